@@ -1,0 +1,5 @@
+import sys
+
+from duplistatus.cli import main
+
+sys.exit(main())

@@ -1,0 +1,269 @@
+"""Endpoints compatible with the original duplistatus (see shared docs, compatibility.md).
+
+`POST /api/upload` is what Duplicati calls; the read endpoints are what dashboards such as
+Homepage call. Field names are the original's wire names, so they are not ours to rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.db.models import Max, Q, Sum
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from ninja import Router
+
+from duplistatus import clock
+from duplistatus.backups.models import BackupJob, BackupRun, Server
+from duplistatus.ingest.parse import ParseError, parse_body, resolve_identity
+from duplistatus.ingest.store import DuplicateReport, Upload, keep_unparsed, store_report
+
+from .auth import public_read_auth
+
+log = logging.getLogger(__name__)
+router = Router(tags=["compatible with the original duplistatus"])
+
+_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate", "Pragma": "no-cache"}
+
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {
+                "Data": {"type": "object"}, "Extra": {"type": "object"},
+                "LogLines": {"type": "array", "items": {"type": "string"}},
+                "Exception": {"type": ["string", "null"]},
+            }, "required": ["Data"]}},
+            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
+                "message": {"type": "string", "description": "Duplicati's text report"}
+            }}},
+        },
+    },
+    "parameters": [
+        {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+         "description": text}
+        for name, text in (
+            ("server", "server name, for Duplicati versions that send no machine-name"),
+            ("machine-id", "server id, for versions that send no machine-id"),
+            ("job", "backup job name, for reports that carry no backup-name"),
+            ("backup-id", "Duplicati's backup id"),
+        )
+    ],
+}
+
+
+@router.post(
+    "/upload",
+    auth=None,
+    summary="Receive a Duplicati report (JSON or form-encoded text)",
+    openapi_extra=_UPLOAD_DOC,
+    response={200: dict, 400: dict, 409: dict, 413: dict, 503: dict},
+)
+def upload(request: HttpRequest) -> HttpResponse:
+    limit = settings.MAX_UPLOAD_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        return _error(413, f"report too large: {declared} bytes, the limit is {limit}")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return _error(413, f"report too large: over {limit} bytes")
+
+    upload = Upload(
+        body=body,
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        query_string=request.META.get("QUERY_STRING", ""),
+        remote_addr=request.META.get("REMOTE_ADDR", ""),
+        received_at=clock.now(),
+    )
+    try:
+        report = parse_body(body, upload.content_type, local_tz=clock.default_timezone(),
+                            received_at=upload.received_at)
+    except ParseError as exc:
+        keep_unparsed(upload, exc.message)
+        payload: dict[str, Any] = {"error": exc.message}
+        if exc.missing_fields:
+            payload["missingFields"] = list(exc.missing_fields)
+        return JsonResponse(payload, status=400)
+
+    identity = resolve_identity(report, request.GET.dict(), upload.remote_addr)
+    try:
+        run = store_report(report, identity, upload)
+    except DuplicateReport:
+        return _error(409, "ignored, duplicated data")
+    except DatabaseError:
+        log.exception("could not store a report from %s", upload.remote_addr)
+        return _error(503, "database unavailable, try again later")
+    log.info("stored %s run %s of %s / %s", run.status, run.pk, identity.server_name,
+             identity.job_name)
+    return JsonResponse(
+        {"success": True, "run_id": run.pk, "server_id": run.server_id, "job_id": run.job_id}
+    )
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+@router.get("/health", auth=public_read_auth(), summary="200 when the app and its database answer")
+def health(request: HttpRequest) -> HttpResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return JsonResponse({"status": "error", "database": str(exc)[:200]}, status=503,
+                            headers=_NO_STORE)
+    return JsonResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
+
+
+@router.get("/summary", auth=public_read_auth(), summary="Totals for dashboard widgets")
+def summary(request: HttpRequest) -> HttpResponse:
+    jobs = BackupJob.objects.aggregate(
+        runs=Sum("run_count"),
+        uploaded=Sum("bytes_uploaded_total"),
+        storage=Sum("last_run__known_file_size"),
+        size=Sum("last_run__size_of_examined_files"),
+        latest=Max("last_run_at"),
+    )
+    latest = jobs["latest"]
+    now = clock.now()
+    return JsonResponse(
+        {
+            "totalServers": Server.objects.count(),
+            "totalBackupsRuns": jobs["runs"] or 0,
+            "totalBackups": BackupJob.objects.filter(run_count__gt=0).count(),
+            "totalUploadedSize": jobs["uploaded"] or 0,
+            "totalStorageUsed": jobs["storage"] or 0,
+            "totalBackupSize": jobs["size"] or 0,
+            "overdueBackupsCount": overdue_jobs_count(now),
+            "secondsSinceLastBackup": int((now - latest).total_seconds()) if latest else None,
+        },
+        headers=_NO_STORE,
+    )
+
+
+def overdue_jobs_count(now: Any) -> int:
+    """Jobs whose alert time has passed. The monitoring issue refines this into job states."""
+    return BackupJob.objects.filter(alert_after__lte=now).count()
+
+
+@router.get("/lastbackup/{server}", auth=public_read_auth(),
+            summary="The latest backup of a server (by id or name)")
+def lastbackup(request: HttpRequest, server: str) -> HttpResponse:
+    found = _find_server(server)
+    if isinstance(found, JsonResponse):
+        return found
+    latest = (
+        BackupRun.objects.filter(server=found, operation="Backup")
+        .select_related("job__server").order_by("-begin_time", "-id").first()
+    )
+    return JsonResponse(
+        {
+            "server": _server_json(found, latest),
+            "latest_backup": _backup_json(latest) if latest else None,
+            "status": 200,
+        },
+        headers=_NO_STORE,
+    )
+
+
+@router.get("/lastbackups/{server}", auth=public_read_auth(),
+            summary="The latest backup of each job of a server (by id or name)")
+def lastbackups(request: HttpRequest, server: str) -> HttpResponse:
+    found = _find_server(server)
+    if isinstance(found, JsonResponse):
+        return found
+    jobs = list(
+        BackupJob.objects.filter(server=found, last_run__isnull=False)
+        .select_related("last_run__job__server").order_by("name")
+    )
+    runs = [job.last_run for job in jobs if job.last_run is not None]
+    latest = max(runs, key=lambda run: run.begin_time, default=None)
+    return JsonResponse(
+        {
+            "server": _server_json(found, latest),
+            "latest_backups": [_backup_json(run) for run in runs],
+            "backup_jobs_count": len(runs),
+            "backup_names": [job.name for job in jobs],
+            "status": 200,
+        },
+        headers=_NO_STORE,
+    )
+
+
+def _find_server(identifier: str) -> Server | JsonResponse:
+    """By machine id (the original's server id), by our numeric id, then by name."""
+    server = Server.objects.filter(key=identifier).first()
+    if server is None and identifier.isdigit():
+        server = Server.objects.filter(pk=int(identifier)).first()
+    if server is None:
+        named = list(Server.objects.filter(Q(name=identifier) | Q(alias=identifier))[:10])
+        if len(named) > 1:
+            return JsonResponse(
+                {
+                    "error": "Multiple servers found with the same name",
+                    "message": f'Multiple servers found with name "{identifier}". Use the '
+                    "server ID instead. Available IDs: " + ", ".join(s.key for s in named),
+                    "status": 400,
+                    "duplicate_servers": [{"id": s.key, "name": s.name} for s in named],
+                },
+                status=400, headers=_NO_STORE,
+            )
+        server = named[0] if named else None
+    if server is None:
+        return JsonResponse(
+            {"error": "Server not found",
+             "message": f"No server found with identifier: {identifier}", "status": 404},
+            status=404, headers=_NO_STORE,
+        )
+    return server
+
+
+def _server_json(server: Server, latest: BackupRun | None) -> dict[str, Any]:
+    return {
+        "id": server.key,
+        "name": server.name,
+        "alias": server.alias,
+        "backup_name": latest.job.name if latest else None,
+        "backup_id": latest.job.backup_id if latest else None,
+        "created_at": server.created_at.isoformat(),
+    }
+
+
+def _backup_json(run: BackupRun) -> dict[str, Any]:
+    seconds = run.duration_seconds or 0.0
+    return {
+        "id": str(run.pk),
+        "server_id": run.job.server.key,
+        "name": run.job.name,
+        "date": run.begin_time.isoformat(),
+        "status": run.status,
+        "warnings": run.warnings_count,
+        "errors": run.errors_count,
+        "messages": run.messages_count,
+        "fileCount": run.examined_files,
+        "fileSize": run.size_of_examined_files,
+        "uploadedSize": run.bytes_uploaded,
+        "duration": format_duration(seconds),
+        "duration_seconds": seconds,
+        "durationInMinutes": seconds / 60,
+        "knownFileSize": run.known_file_size,
+        "backup_list_count": run.backup_list_count,
+        # The original hands these out as JSON text, and widgets parse them as such.
+        "messages_array": json.dumps(run.messages) if run.messages else None,
+        "warnings_array": json.dumps(run.warnings) if run.warnings else None,
+        "errors_array": json.dumps(run.errors) if run.errors else None,
+        "available_backups": run.available_versions,
+    }
+
+
+def format_duration(seconds: float) -> str:
+    """HH:MM:SS; hours go past 24 rather than wrapping."""
+    total = int(round(seconds))
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"

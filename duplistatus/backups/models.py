@@ -1,0 +1,214 @@
+"""Servers, backup jobs, runs, the raw reports they came from, and events.
+
+A *server* is one Duplicati installation (keyed by its machine id, or by what identifies it
+when old versions send none). A *job* is one Duplicati backup configuration on a server. A
+*run* is one report of one operation of a job. An *event* is something the notification worker
+must look at (a run arrived, a job went overdue, ...); the worker claims events with a
+conditional UPDATE, so the events table is the queue.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class Status(models.TextChoices):
+    SUCCESS = "Success"
+    WARNING = "Warning"
+    ERROR = "Error"
+    FATAL = "Fatal"
+    UNKNOWN = "Unknown"
+
+
+class Server(models.Model):
+    # Duplicati's machine-id, or "name:<name>" / "addr:<ip>" for versions that send none
+    # (see ingest.parse.resolve_identity for the order).
+    key = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
+    alias = models.CharField(max_length=200, blank=True, default="")
+    note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.alias or self.name
+
+    @property
+    def machine_id(self) -> str:
+        return self.key
+
+
+class BackupJob(models.Model):
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="jobs")
+    name = models.CharField(max_length=200)
+    backup_id = models.CharField(max_length=200, blank=True, default="")  # Duplicati's "DB-3"
+    created_at = models.DateTimeField()
+
+    # Summary columns, kept current by ingest.store so pages never aggregate over all runs.
+    run_count = models.PositiveIntegerField(default=0)
+    last_run = models.ForeignKey(
+        "BackupRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)  # BeginTime of the latest run
+    last_status = models.CharField(max_length=10, blank=True, default="")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    bytes_uploaded_total = models.BigIntegerField(default=0)  # /api/summary's totalUploadedSize
+
+    # Schedule state, written at ingest and by the scanner (monitoring/).
+    next_expected_at = models.DateTimeField(null=True, blank=True)
+    alert_after = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["server__name", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["server", "name"], name="job_unique_per_server")
+        ]
+        indexes = [
+            # The scanner's one query: jobs whose alert time has passed.
+            models.Index(
+                fields=["alert_after"], name="job_alert_after", condition=Q(alert_after__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server} / {self.name}"
+
+
+class RawReport(models.Model):
+    """Every body we were sent, compressed, so a better parser can read it again later.
+
+    Kept also when parsing failed (`parse_error` says why), so nothing a user sent is lost.
+    """
+
+    received_at = models.DateTimeField()
+    content_type = models.CharField(max_length=200, blank=True, default="")
+    query_string = models.TextField(blank=True, default="")
+    remote_addr = models.CharField(max_length=100, blank=True, default="")
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    body_zstd = models.BinaryField()
+    parse_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["received_at"], name="rawreport_failed", condition=~Q(parse_error="")
+            )
+        ]
+
+    @property
+    def body(self) -> bytes:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompress(bytes(self.body_zstd))
+
+
+class BackupRun(models.Model):
+    job = models.ForeignKey(BackupJob, on_delete=models.CASCADE, related_name="runs")
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="runs")
+    raw_report = models.ForeignKey(RawReport, null=True, on_delete=models.SET_NULL)
+    # Identical bodies are the same run; the unique index turns a racing resend into a 409.
+    body_sha256 = models.CharField(max_length=64, unique=True)
+    received_at = models.DateTimeField()
+    report_format = models.CharField(max_length=10)  # "json" or "text"
+
+    operation = models.CharField(max_length=40, default="Backup")  # Data.MainOperation
+    status = models.CharField(max_length=10, choices=Status.choices)
+    parsed_result = models.CharField(max_length=10, blank=True, default="")  # as Duplicati sent it
+    interrupted = models.BooleanField(default=False)
+    partial_backup = models.BooleanField(default=False)
+    dryrun = models.BooleanField(default=False)
+    version = models.CharField(max_length=100, blank=True, default="")
+
+    begin_time = models.DateTimeField()
+    # True when the report carried no BeginTime (old fatal reports) and we took it from the
+    # first log line or the time of receipt.
+    begin_time_estimated = models.BooleanField(default=False)
+    end_time = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+
+    messages_count = models.IntegerField(default=0)
+    warnings_count = models.IntegerField(default=0)
+    errors_count = models.IntegerField(default=0)
+
+    # The figures the dashboard, charts and the original's API use.
+    examined_files = models.BigIntegerField(default=0)
+    opened_files = models.BigIntegerField(default=0)
+    added_files = models.BigIntegerField(default=0)
+    modified_files = models.BigIntegerField(default=0)
+    deleted_files = models.BigIntegerField(default=0)
+    size_of_examined_files = models.BigIntegerField(default=0)
+    size_of_added_files = models.BigIntegerField(default=0)
+    size_of_modified_files = models.BigIntegerField(default=0)
+    files_with_error = models.BigIntegerField(default=0)
+    bytes_uploaded = models.BigIntegerField(default=0)
+    bytes_downloaded = models.BigIntegerField(default=0)
+    known_file_count = models.BigIntegerField(default=0)
+    known_file_size = models.BigIntegerField(default=0)
+    backup_list_count = models.BigIntegerField(null=True, blank=True)
+    last_backup_date = models.DateTimeField(null=True, blank=True)
+
+    # Lossless copies of the rest: the whole Data object (nested results, backend statistics),
+    # Extra, the log, and the message/warning/error lines split out of it.
+    data = models.JSONField(default=dict)
+    extra = models.JSONField(default=dict)
+    log_lines = models.JSONField(default=list)
+    messages = models.JSONField(default=list)
+    warnings = models.JSONField(default=list)
+    errors = models.JSONField(default=list)
+    exception = models.TextField(blank=True, default="")
+    available_versions = models.JSONField(default=list)
+    next_scheduled_run = models.DateTimeField(null=True, blank=True)  # Extra.next-scheduled-run
+
+    class Meta:
+        ordering = ["-begin_time", "-id"]
+        constraints = [
+            # The original's duplicate rule: same machine, job and BeginTime.
+            models.UniqueConstraint(
+                fields=["job", "operation", "begin_time"], name="run_unique_per_job_begin"
+            )
+        ]
+        indexes = [models.Index(fields=["job", "begin_time"], name="run_job_begin")]
+
+    def __str__(self) -> str:
+        return f"{self.job} @ {self.begin_time:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def is_backup(self) -> bool:
+        return self.operation == "Backup"
+
+
+class Event(models.Model):
+    class Kind(models.TextChoices):
+        BACKUP_RESULT = "backup_result"
+        OVERDUE = "overdue"
+        REMINDER = "reminder"
+        ESCALATION = "escalation"
+        RECOVERED = "recovered"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    job = models.ForeignKey(BackupJob, on_delete=models.CASCADE, related_name="events")
+    run = models.ForeignKey(BackupRun, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField()
+    details = models.JSONField(default=dict)
+    # Set by the worker that takes the event (conditional UPDATE ... WHERE claimed_at IS NULL).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"], name="event_unprocessed", condition=Q(processed_at=None)
+            ),
+            models.Index(fields=["job", "kind", "created_at"], name="event_job_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.job_id} {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,143 @@
+"""The `duplistatus` command.
+
+    duplistatus serve [--host H] [--port P] [--no-worker] [--threads N]
+    duplistatus worker                     the background loop alone (for multi-process setups)
+    duplistatus token create NAME          prints a new admin API token on its last line
+    duplistatus migrate                    apply database migrations
+    duplistatus manage ARGS...             any Django management command
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duplistatus.settings")
+    import django
+
+    django.setup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    # Migrate in a child process: the serving parent then never imports Django, which keeps
+    # the resident memory of the whole service to the one worker process that needs it.
+    migrate = subprocess.run([sys.executable, "-m", "duplistatus", "migrate", "--quiet"])
+    if migrate.returncode != 0:
+        return migrate.returncode
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    if args.no_worker:
+        os.environ["DUPLISTATUS_INPROCESS_WORKER"] = "0"
+    else:
+        os.environ.setdefault("DUPLISTATUS_INPROCESS_WORKER", "1")
+    print(f"duplistatus listening on http://{args.host}:{args.port}", flush=True)
+    Granian(
+        "duplistatus.wsgi:application",
+        address=args.host,
+        port=args.port,
+        interface=Interfaces.WSGI,
+        workers=args.workers,
+        blocking_threads=args.threads,
+        backlog=2048,
+        log_access=False,
+    ).serve()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from duplistatus import worker
+
+    worker.run_forever()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0 if args.quiet else 1)
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from duplistatus.accounts.models import ApiToken
+
+    if args.action == "create":
+        row, secret = ApiToken.create(args.name)
+        print(f"Created API token {row.name!r} (id {row.pk}). Keep it: it is shown only once.")
+        print(secret)
+        return 0
+    if args.action == "list":
+        for row in ApiToken.objects.all():
+            state = "revoked" if row.revoked_at else "active"
+            print(f"{row.pk}\t{row.name}\t{row.prefix}…\t{state}\t{row.created_at:%Y-%m-%d}")
+        return 0
+    from duplistatus import clock
+
+    count = ApiToken.objects.filter(name=args.name, revoked_at=None).update(revoked_at=clock.now())
+    print(f"Revoked {count} token(s) named {args.name!r}.")
+    return 0 if count else 1
+
+
+def cmd_manage(args: argparse.Namespace) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duplistatus.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["duplistatus manage", *args.rest])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="duplistatus", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the web server (and the worker loop)")
+    serve.add_argument("--host", default=os.environ.get("DUPLISTATUS_HOST", "0.0.0.0"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "9666")))
+    serve.add_argument("--no-worker", action="store_true",
+                       help="serve web requests only; run `duplistatus worker` elsewhere")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")),
+                       help="web worker processes (default 1)")
+    serve.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")),
+                       help="request threads per worker process (default 4)")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("worker", help="run the background worker loop").set_defaults(func=cmd_worker)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--quiet", action="store_true")
+    migrate.set_defaults(func=cmd_migrate)
+
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    create = token_sub.add_parser("create", help="create an admin token and print it")
+    create.add_argument("name")
+    token_sub.add_parser("list", help="list tokens (never their secrets)")
+    revoke = token_sub.add_parser("revoke", help="revoke the tokens with this name")
+    revoke.add_argument("name")
+    token.set_defaults(func=cmd_token)
+
+    manage = sub.add_parser("manage", help="run a Django management command")
+    manage.add_argument("rest", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

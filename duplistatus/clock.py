@@ -1,0 +1,55 @@
+"""The one clock. Everything that needs "now" calls `clock.now()`, so tests can move time.
+
+Tests use `clock.frozen(dt)` or `clock.set(dt)`/`clock.reset()`; nothing in the code sleeps to
+wait for time to pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_fixed: datetime | None = None
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return _fixed if _fixed is not None else datetime.now(UTC)
+
+
+def set(moment: datetime) -> None:  # noqa: A001 - reads well as clock.set(...)
+    global _fixed
+    if moment.tzinfo is None:
+        raise ValueError("clock.set needs an aware datetime")
+    _fixed = moment.astimezone(UTC)
+
+
+def advance(delta: timedelta) -> datetime:
+    set(now() + delta)
+    return now()
+
+
+def reset() -> None:
+    global _fixed
+    _fixed = None
+
+
+@contextlib.contextmanager
+def frozen(moment: datetime) -> Iterator[None]:
+    set(moment)
+    try:
+        yield
+    finally:
+        reset()
+
+
+def default_timezone() -> ZoneInfo:
+    """The deployment's time zone (`TZ`), used for schedules that do not set their own."""
+    name = os.environ.get("TZ", "UTC").lstrip(":") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -1,0 +1,120 @@
+"""Django settings. Everything a deployment changes comes from the environment.
+
+- DUPLISTATUS_DATA_DIR (default ./data): SQLite file, secret key file, later the encryption key.
+- DATABASE_URL (default: SQLite in the data dir): e.g. postgres://user@host/db.
+- PORT (default 9666), TZ (default UTC): read by the CLI and the scheduler.
+- DUPLISTATUS_MAX_UPLOAD_BYTES (default 50 MB): larger uploads get 413.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = Path(os.environ.get("DUPLISTATUS_DATA_DIR", "data")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """The key is made once, on first start, readable by the owner only."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+SECRET_KEY = os.environ.get("DUPLISTATUS_SECRET_KEY") or _read_or_create_secret(
+    DATA_DIR / "secret_key"
+)
+DEBUG = os.environ.get("DUPLISTATUS_DEBUG") == "1"
+ALLOWED_HOSTS = os.environ.get("DUPLISTATUS_ALLOWED_HOSTS", "*").split(",")
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "duplistatus.backups",
+    "duplistatus.accounts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "duplistatus.urls"
+WSGI_APPLICATION = "duplistatus.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+_sqlite_url = "sqlite:///" + str(DATA_DIR / "duplistatus.sqlite3")
+DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _sqlite_url)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets readers run beside the one writer; IMMEDIATE transactions take the write
+    # lock up front, so two writers queue on the busy timeout instead of failing with
+    # "database is locked" when a read lock cannot be upgraded.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+        ),
+    }
+    # Tests run on a real SQLite file too, not Django's default in-memory database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"  # stored and computed in UTC; TZ (see duplistatus.clock) is for schedules
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+MAX_UPLOAD_BYTES = int(os.environ.get("DUPLISTATUS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+# Django's own cap on in-memory request bodies must not reject an upload before we do.
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+
+# Whether /api/summary, /api/lastbackup(s) and /api/health need a token. Open by default,
+# as in the original, because dashboards such as Homepage call them without one.
+PUBLIC_READ_API = os.environ.get("DUPLISTATUS_PUBLIC_READ_API", "1") != "0"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DUPLISTATUS_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}
