@@ -1,10 +1,10 @@
 """The `duplistatus` command.
 
-    duplistatus serve [--host H] [--port P] [--no-worker] [--threads N]
-    duplistatus worker                     the background loop alone (for multi-process setups)
-    duplistatus token create NAME          prints a new admin API token on its last line
-    duplistatus migrate                    apply database migrations
-    duplistatus manage ARGS...             any Django management command
+duplistatus serve [--host H] [--port P] [--no-worker] [--threads N]
+duplistatus worker                     the background loop alone (for multi-process setups)
+duplistatus token create NAME          prints a new admin API token on its last line
+duplistatus migrate                    apply database migrations
+duplistatus manage ARGS...             any Django management command
 """
 
 from __future__ import annotations
@@ -98,19 +98,33 @@ def cmd_manage(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="duplistatus", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="duplistatus",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the web server (and the worker loop)")
     serve.add_argument("--host", default=os.environ.get("DUPLISTATUS_HOST", "0.0.0.0"))
     serve.add_argument("--port", type=int, default=int(os.environ.get("PORT", "9666")))
-    serve.add_argument("--no-worker", action="store_true",
-                       help="serve web requests only; run `duplistatus worker` elsewhere")
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_WORKERS", "1")),
-                       help="web worker processes (default 1)")
-    serve.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")),
-                       help="request threads per worker process (default 4)")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve web requests only; run `duplistatus worker` elsewhere",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_WORKERS", "1")),
+        help="web worker processes (default 1)",
+    )
+    serve.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("WEB_THREADS", "4")),
+        help="request threads per worker process (default 4)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("worker", help="run the background worker loop").set_defaults(func=cmd_worker)

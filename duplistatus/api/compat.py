@@ -32,19 +32,36 @@ _UPLOAD_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {"schema": {"type": "object", "properties": {
-                "Data": {"type": "object"}, "Extra": {"type": "object"},
-                "LogLines": {"type": "array", "items": {"type": "string"}},
-                "Exception": {"type": ["string", "null"]},
-            }, "required": ["Data"]}},
-            "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-                "message": {"type": "string", "description": "Duplicati's text report"}
-            }}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "Data": {"type": "object"},
+                        "Extra": {"type": "object"},
+                        "LogLines": {"type": "array", "items": {"type": "string"}},
+                        "Exception": {"type": ["string", "null"]},
+                    },
+                    "required": ["Data"],
+                }
+            },
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "message": {"type": "string", "description": "Duplicati's text report"}
+                    },
+                }
+            },
         },
     },
     "parameters": [
-        {"name": name, "in": "query", "required": False, "schema": {"type": "string"},
-         "description": text}
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": text,
+        }
         for name, text in (
             ("server", "server name, for Duplicati versions that send no machine-name"),
             ("machine-id", "server id, for versions that send no machine-id"),
@@ -82,8 +99,12 @@ def upload(request: HttpRequest) -> HttpResponse:
         received_at=clock.now(),
     )
     try:
-        report = parse_body(body, upload.content_type, local_tz=clock.default_timezone(),
-                            received_at=upload.received_at)
+        report = parse_body(
+            body,
+            upload.content_type,
+            local_tz=clock.default_timezone(),
+            received_at=upload.received_at,
+        )
     except ParseError as exc:
         keep_unparsed(upload, exc.message)
         payload: dict[str, Any] = {"error": exc.message}
@@ -99,8 +120,9 @@ def upload(request: HttpRequest) -> HttpResponse:
     except DatabaseError:
         log.exception("could not store a report from %s", upload.remote_addr)
         return _error(503, "database unavailable, try again later")
-    log.info("stored %s run %s of %s / %s", run.status, run.pk, identity.server_name,
-             identity.job_name)
+    log.info(
+        "stored %s run %s of %s / %s", run.status, run.pk, identity.server_name, identity.job_name
+    )
     return JsonResponse(
         {"success": True, "run_id": run.pk, "server_id": run.server_id, "job_id": run.job_id}
     )
@@ -117,8 +139,9 @@ def health(request: HttpRequest) -> HttpResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
-        return JsonResponse({"status": "error", "database": str(exc)[:200]}, status=503,
-                            headers=_NO_STORE)
+        return JsonResponse(
+            {"status": "error", "database": str(exc)[:200]}, status=503, headers=_NO_STORE
+        )
     return JsonResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
 
 
@@ -153,15 +176,20 @@ def overdue_jobs_count(now: Any) -> int:
     return BackupJob.objects.filter(alert_after__lte=now).count()
 
 
-@router.get("/lastbackup/{server}", auth=public_read_auth(),
-            summary="The latest backup of a server (by id or name)")
+@router.get(
+    "/lastbackup/{server}",
+    auth=public_read_auth(),
+    summary="The latest backup of a server (by id or name)",
+)
 def lastbackup(request: HttpRequest, server: str) -> HttpResponse:
     found = _find_server(server)
     if isinstance(found, JsonResponse):
         return found
     latest = (
         BackupRun.objects.filter(server=found, operation="Backup")
-        .select_related("job__server").order_by("-begin_time", "-id").first()
+        .select_related("job__server")
+        .order_by("-begin_time", "-id")
+        .first()
     )
     return JsonResponse(
         {
@@ -173,15 +201,19 @@ def lastbackup(request: HttpRequest, server: str) -> HttpResponse:
     )
 
 
-@router.get("/lastbackups/{server}", auth=public_read_auth(),
-            summary="The latest backup of each job of a server (by id or name)")
+@router.get(
+    "/lastbackups/{server}",
+    auth=public_read_auth(),
+    summary="The latest backup of each job of a server (by id or name)",
+)
 def lastbackups(request: HttpRequest, server: str) -> HttpResponse:
     found = _find_server(server)
     if isinstance(found, JsonResponse):
         return found
     jobs = list(
         BackupJob.objects.filter(server=found, last_run__isnull=False)
-        .select_related("last_run__job__server").order_by("name")
+        .select_related("last_run__job__server")
+        .order_by("name")
     )
     runs = [job.last_run for job in jobs if job.last_run is not None]
     latest = max(runs, key=lambda run: run.begin_time, default=None)
@@ -213,14 +245,19 @@ def _find_server(identifier: str) -> Server | JsonResponse:
                     "status": 400,
                     "duplicate_servers": [{"id": s.key, "name": s.name} for s in named],
                 },
-                status=400, headers=_NO_STORE,
+                status=400,
+                headers=_NO_STORE,
             )
         server = named[0] if named else None
     if server is None:
         return JsonResponse(
-            {"error": "Server not found",
-             "message": f"No server found with identifier: {identifier}", "status": 404},
-            status=404, headers=_NO_STORE,
+            {
+                "error": "Server not found",
+                "message": f"No server found with identifier: {identifier}",
+                "status": 404,
+            },
+            status=404,
+            headers=_NO_STORE,
         )
     return server
 

@@ -24,7 +24,8 @@ api.add_router("/v1/", v1.router)
 @api.exception_handler(AuthenticationError)
 def _unauthorized(request: HttpRequest, exc: Exception) -> JsonResponse:
     return api.create_response(
-        request, {"error": "authentication required: send Authorization: Bearer <token>"},
+        request,
+        {"error": "authentication required: send Authorization: Bearer <token>"},
         status=401,
     )
 

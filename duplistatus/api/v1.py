@@ -44,8 +44,13 @@ def list_servers(request: HttpRequest) -> list[ServerOut]:
     servers = Server.objects.annotate(job_count=Count("jobs")).order_by("name", "id")
     return [
         ServerOut(
-            id=s.pk, machine_id=s.key, name=s.name, alias=s.alias, created_at=s.created_at,
-            last_seen_at=s.last_seen_at, job_count=s.job_count,
+            id=s.pk,
+            machine_id=s.key,
+            name=s.name,
+            alias=s.alias,
+            created_at=s.created_at,
+            last_seen_at=s.last_seen_at,
+            job_count=s.job_count,
         )
         for s in servers
     ]

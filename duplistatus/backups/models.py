@@ -72,7 +72,9 @@ class BackupJob(models.Model):
         indexes = [
             # The scanner's one query: jobs whose alert time has passed.
             models.Index(
-                fields=["alert_after"], name="job_alert_after", condition=Q(alert_after__isnull=False)
+                fields=["alert_after"],
+                name="job_alert_after",
+                condition=Q(alert_after__isnull=False),
             ),
         ]
 

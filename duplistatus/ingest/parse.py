@@ -84,8 +84,13 @@ class Identity:
 # --------------------------------------------------------------------------- entry point
 
 
-def parse_body(body: bytes, content_type: str = "", *, local_tz: tzinfo = UTC,
-               received_at: datetime | None = None) -> Report:
+def parse_body(
+    body: bytes,
+    content_type: str = "",
+    *,
+    local_tz: tzinfo = UTC,
+    received_at: datetime | None = None,
+) -> Report:
     """Parse one upload body. `local_tz` reads text-format dates that carry no zone;
     `received_at` stands in for BeginTime when a report has none (old fatal reports)."""
     received_at = received_at or datetime.now(UTC)
@@ -125,8 +130,9 @@ _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 def _pick_form_value(text: str) -> tuple[str, dict[str, str]]:
     """The report is the form field that looks like one; any name is allowed."""
-    pairs = urllib.parse.parse_qsl(text.strip(), keep_blank_values=True, errors="replace",
-                                   max_num_fields=10_000)
+    pairs = urllib.parse.parse_qsl(
+        text.strip(), keep_blank_values=True, errors="replace", max_num_fields=10_000
+    )
     if not pairs:
         raise ParseError("form body has no fields")
     chosen = None
@@ -178,13 +184,15 @@ def _parse_json_document(text: str, local_tz: tzinfo, received_at: datetime) -> 
     data = doc.get("Data")
     if not isinstance(data, dict):
         raise ParseError("Data must be a JSON object holding the Duplicati result", ("Data",))
-    extra_raw = doc.get("Extra") or {}
+    extra_raw = doc.get("Extra")
+    extra_raw = {} if extra_raw is None else extra_raw
     if not isinstance(extra_raw, dict):
         raise ParseError("Extra must be a JSON object of strings", ("Extra",))
     extra = {str(k)[:200]: (None if v is None else str(v)[:2000]) for k, v in extra_raw.items()}
-    if extra.get("RemoteUrl"):
-        extra["RemoteUrl"] = redact_url(extra["RemoteUrl"])
-    log_lines_raw = doc.get("LogLines") or []
+    if remote_url := extra.get("RemoteUrl"):
+        extra["RemoteUrl"] = redact_url(remote_url)
+    log_lines_raw = doc.get("LogLines")
+    log_lines_raw = [] if log_lines_raw is None else log_lines_raw
     if not isinstance(log_lines_raw, list):
         raise ParseError("LogLines must be a list of strings")
     log_lines = [str(line) for line in log_lines_raw]
@@ -195,8 +203,15 @@ def _parse_json_document(text: str, local_tz: tzinfo, received_at: datetime) -> 
     if failed:
         exception_text = exception_text or _exception_text(data)
     return _build(
-        fmt="json", data=data, extra=extra, header={}, log_lines=log_lines,
-        exception=exception_text, failed=failed, received_at=received_at, local_tz=local_tz,
+        fmt="json",
+        data=data,
+        extra=extra,
+        header={},
+        log_lines=log_lines,
+        exception=exception_text,
+        failed=failed,
+        received_at=received_at,
+        local_tz=local_tz,
     )
 
 
@@ -229,8 +244,8 @@ def _is_exception_object(data: dict[str, Any]) -> bool:
     if "ParsedResult" in data or "MainOperation" in data:
         return False
     return "Message" in data and any(
-        k in data for k in ("StackTrace", "StackTraceString", "ClassName", "InnerException",
-                            "HResult")
+        k in data
+        for k in ("StackTrace", "StackTraceString", "ClassName", "InnerException", "HResult")
     )
 
 
@@ -274,8 +289,11 @@ def _parse_text(text: str, local_tz: tzinfo, received_at: datetime) -> Report:
         rest = match["rest"].strip()
         if suffix := _HEADER_SUFFIX.match(rest):
             header.update(
-                {"backup-name": suffix["name"], "machine-id": suffix["mid"].lower(),
-                 "backup-id": suffix["bid"].strip()}
+                {
+                    "backup-name": suffix["name"],
+                    "machine-id": suffix["mid"].lower(),
+                    "backup-id": suffix["bid"].strip(),
+                }
             )
             if suffix["mname"]:
                 header["machine-name"] = suffix["mname"].strip()
@@ -295,11 +313,11 @@ def _parse_text(text: str, local_tz: tzinfo, received_at: datetime) -> Report:
             log_lines = _split_log_lines(lines[index:])
             break
         if line.startswith("Failed: "):
-            failed_message = line[len("Failed: "):]
+            failed_message = line[len("Failed: ") :]
             in_details = False
             continue
         if line.startswith("Details: "):
-            details = [line[len("Details: "):]]
+            details = [line[len("Details: ") :]]
             in_details = True
             continue
         if in_details:
@@ -335,8 +353,14 @@ def _parse_text(text: str, local_tz: tzinfo, received_at: datetime) -> Report:
     if failed_message is not None and "Message" not in data:
         data["FailedMessage"] = failed_message
     return _build(
-        fmt="text", data=data, extra={}, header=header, log_lines=log_lines,
-        exception=exception, failed=failed_message is not None, received_at=received_at,
+        fmt="text",
+        data=data,
+        extra={},
+        header=header,
+        log_lines=log_lines,
+        exception=exception,
+        failed=failed_message is not None,
+        received_at=received_at,
         local_tz=local_tz,
     )
 
@@ -422,15 +446,26 @@ _BACKEND_STATS = {
 }
 
 
-def _build(*, fmt: str, data: dict[str, Any], extra: dict[str, str | None],
-           header: dict[str, str], log_lines: list[str], exception: str, failed: bool,
-           received_at: datetime, local_tz: tzinfo) -> Report:
+def _build(
+    *,
+    fmt: str,
+    data: dict[str, Any],
+    extra: dict[str, str | None],
+    header: dict[str, str],
+    log_lines: list[str],
+    exception: str,
+    failed: bool,
+    received_at: datetime,
+    local_tz: tzinfo,
+) -> Report:
     backend = data.get("BackendStatistics")
     backend = backend if isinstance(backend, dict) else {}
     parsed_result = _text(data.get("ParsedResult"))
     operation = (
-        _text(data.get("MainOperation")) or _text(extra.get("OperationName"))
-        or header.get("operation", "") or "Backup"
+        _text(data.get("MainOperation"))
+        or _text(extra.get("OperationName"))
+        or header.get("operation", "")
+        or "Backup"
     )[:40]
 
     begin_time = _datetime(data.get("BeginTime"), local_tz)
@@ -486,7 +521,9 @@ def _build(*, fmt: str, data: dict[str, Any], extra: dict[str, str | None],
             **{column: _int(data.get(key)) for column, key in _STATS.items()},
             **{column: _int(backend.get(key)) for column, key in _BACKEND_STATS.items()},
         },
-        backup_list_count=_int(backend["BackupListCount"]) if "BackupListCount" in backend else None,
+        backup_list_count=_int(backend["BackupListCount"])
+        if "BackupListCount" in backend
+        else None,
         last_backup_date=_datetime(backend.get("LastBackupDate"), local_tz),
         data=data,
         extra=extra,
@@ -513,8 +550,9 @@ def _status(parsed_result: str, *, failed: bool, warnings_count: int) -> str:
     return status
 
 
-def _split_messages(data: dict[str, Any], log_lines: list[str]
-                    ) -> tuple[list[str], list[str], list[str]]:
+def _split_messages(
+    data: dict[str, Any], log_lines: list[str]
+) -> tuple[list[str], list[str], list[str]]:
     """Pre-2.0.3 text reports list Messages/Warnings/Errors; later ones only log lines."""
     if any(isinstance(data.get(k), list) for k in ("Messages", "Warnings", "Errors")):
         return tuple(  # type: ignore[return-value]
@@ -578,8 +616,10 @@ def _datetime(value: Any, local_tz: tzinfo) -> datetime | None:
         return None
 
 
-_TIMESPAN = re.compile(r"^(?P<neg>-)?(?:(?P<days>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2})"
-                       r"(?:\.(?P<frac>\d{1,7}))?$")
+_TIMESPAN = re.compile(
+    r"^(?P<neg>-)?(?:(?P<days>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2})"
+    r"(?:\.(?P<frac>\d{1,7}))?$"
+)
 
 
 def _timespan(value: Any) -> float | None:
@@ -590,8 +630,11 @@ def _timespan(value: Any) -> float | None:
     if not match:
         return None
     seconds = (
-        int(match["days"] or 0) * 86400 + int(match["h"]) * 3600 + int(match["m"]) * 60
-        + int(match["s"]) + float("0." + (match["frac"] or "0"))
+        int(match["days"] or 0) * 86400
+        + int(match["h"]) * 3600
+        + int(match["m"]) * 60
+        + int(match["s"])
+        + float("0." + (match["frac"] or "0"))
     )
     return -seconds if match["neg"] else seconds
 
@@ -612,8 +655,14 @@ def parse_compact_datetime(value: Any) -> datetime | None:
 _VERSIONS_TO_CONSIDER = re.compile(r"Backups to consider: (?P<list>.*)")
 _VERSIONS_TO_DELETE = re.compile(r"All backups to delete: (?P<list>.*)")
 _VERSION_FORMATS = (
-    "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%d.%m.%Y %H:%M:%S",
-    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%d-%m-%Y %H:%M:%S", "%Y/%m/%d %H:%M:%S",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%d-%m-%Y %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
 )
 
 
@@ -657,7 +706,9 @@ def resolve_identity(report: Report, query: Mapping[str, str], remote_addr: str)
     """
     params = {**report.form_fields, **{k: v for k, v in query.items() if isinstance(v, str)}}
 
-    def first(extra_key: str, query_keys: tuple[str, ...], header_key: str | None) -> tuple[str, str]:
+    def first(
+        extra_key: str, query_keys: tuple[str, ...], header_key: str | None
+    ) -> tuple[str, str]:
         value = (report.extra.get(extra_key) or "").strip()
         if value:
             return value, "extra"

@@ -85,7 +85,8 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         Server.objects.filter(pk=server.pk).update(**changes)
 
     job, created = BackupJob.objects.get_or_create(
-        server=server, name=identity.job_name,
+        server=server,
+        name=identity.job_name,
         defaults={"backup_id": identity.backup_id, "created_at": now},
     )
     if not created and identity.backup_id and job.backup_id != identity.backup_id:

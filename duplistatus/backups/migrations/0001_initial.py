@@ -5,168 +5,274 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='BackupJob',
+            name="BackupJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('backup_id', models.CharField(blank=True, default='', max_length=200)),
-                ('created_at', models.DateTimeField()),
-                ('run_count', models.PositiveIntegerField(default=0)),
-                ('last_run_at', models.DateTimeField(blank=True, null=True)),
-                ('last_status', models.CharField(blank=True, default='', max_length=10)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('bytes_uploaded_total', models.BigIntegerField(default=0)),
-                ('next_expected_at', models.DateTimeField(blank=True, null=True)),
-                ('alert_after', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("backup_id", models.CharField(blank=True, default="", max_length=200)),
+                ("created_at", models.DateTimeField()),
+                ("run_count", models.PositiveIntegerField(default=0)),
+                ("last_run_at", models.DateTimeField(blank=True, null=True)),
+                ("last_status", models.CharField(blank=True, default="", max_length=10)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("bytes_uploaded_total", models.BigIntegerField(default=0)),
+                ("next_expected_at", models.DateTimeField(blank=True, null=True)),
+                ("alert_after", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['server__name', 'name', 'id'],
+                "ordering": ["server__name", "name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='BackupRun',
+            name="BackupRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('body_sha256', models.CharField(max_length=64, unique=True)),
-                ('received_at', models.DateTimeField()),
-                ('report_format', models.CharField(max_length=10)),
-                ('operation', models.CharField(default='Backup', max_length=40)),
-                ('status', models.CharField(choices=[('Success', 'Success'), ('Warning', 'Warning'), ('Error', 'Error'), ('Fatal', 'Fatal'), ('Unknown', 'Unknown')], max_length=10)),
-                ('parsed_result', models.CharField(blank=True, default='', max_length=10)),
-                ('interrupted', models.BooleanField(default=False)),
-                ('partial_backup', models.BooleanField(default=False)),
-                ('dryrun', models.BooleanField(default=False)),
-                ('version', models.CharField(blank=True, default='', max_length=100)),
-                ('begin_time', models.DateTimeField()),
-                ('begin_time_estimated', models.BooleanField(default=False)),
-                ('end_time', models.DateTimeField(blank=True, null=True)),
-                ('duration_seconds', models.FloatField(blank=True, null=True)),
-                ('messages_count', models.IntegerField(default=0)),
-                ('warnings_count', models.IntegerField(default=0)),
-                ('errors_count', models.IntegerField(default=0)),
-                ('examined_files', models.BigIntegerField(default=0)),
-                ('opened_files', models.BigIntegerField(default=0)),
-                ('added_files', models.BigIntegerField(default=0)),
-                ('modified_files', models.BigIntegerField(default=0)),
-                ('deleted_files', models.BigIntegerField(default=0)),
-                ('size_of_examined_files', models.BigIntegerField(default=0)),
-                ('size_of_added_files', models.BigIntegerField(default=0)),
-                ('size_of_modified_files', models.BigIntegerField(default=0)),
-                ('files_with_error', models.BigIntegerField(default=0)),
-                ('bytes_uploaded', models.BigIntegerField(default=0)),
-                ('bytes_downloaded', models.BigIntegerField(default=0)),
-                ('known_file_count', models.BigIntegerField(default=0)),
-                ('known_file_size', models.BigIntegerField(default=0)),
-                ('backup_list_count', models.BigIntegerField(blank=True, null=True)),
-                ('last_backup_date', models.DateTimeField(blank=True, null=True)),
-                ('data', models.JSONField(default=dict)),
-                ('extra', models.JSONField(default=dict)),
-                ('log_lines', models.JSONField(default=list)),
-                ('messages', models.JSONField(default=list)),
-                ('warnings', models.JSONField(default=list)),
-                ('errors', models.JSONField(default=list)),
-                ('exception', models.TextField(blank=True, default='')),
-                ('available_versions', models.JSONField(default=list)),
-                ('next_scheduled_run', models.DateTimeField(blank=True, null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='backups.backupjob')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("body_sha256", models.CharField(max_length=64, unique=True)),
+                ("received_at", models.DateTimeField()),
+                ("report_format", models.CharField(max_length=10)),
+                ("operation", models.CharField(default="Backup", max_length=40)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("Success", "Success"),
+                            ("Warning", "Warning"),
+                            ("Error", "Error"),
+                            ("Fatal", "Fatal"),
+                            ("Unknown", "Unknown"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                ("parsed_result", models.CharField(blank=True, default="", max_length=10)),
+                ("interrupted", models.BooleanField(default=False)),
+                ("partial_backup", models.BooleanField(default=False)),
+                ("dryrun", models.BooleanField(default=False)),
+                ("version", models.CharField(blank=True, default="", max_length=100)),
+                ("begin_time", models.DateTimeField()),
+                ("begin_time_estimated", models.BooleanField(default=False)),
+                ("end_time", models.DateTimeField(blank=True, null=True)),
+                ("duration_seconds", models.FloatField(blank=True, null=True)),
+                ("messages_count", models.IntegerField(default=0)),
+                ("warnings_count", models.IntegerField(default=0)),
+                ("errors_count", models.IntegerField(default=0)),
+                ("examined_files", models.BigIntegerField(default=0)),
+                ("opened_files", models.BigIntegerField(default=0)),
+                ("added_files", models.BigIntegerField(default=0)),
+                ("modified_files", models.BigIntegerField(default=0)),
+                ("deleted_files", models.BigIntegerField(default=0)),
+                ("size_of_examined_files", models.BigIntegerField(default=0)),
+                ("size_of_added_files", models.BigIntegerField(default=0)),
+                ("size_of_modified_files", models.BigIntegerField(default=0)),
+                ("files_with_error", models.BigIntegerField(default=0)),
+                ("bytes_uploaded", models.BigIntegerField(default=0)),
+                ("bytes_downloaded", models.BigIntegerField(default=0)),
+                ("known_file_count", models.BigIntegerField(default=0)),
+                ("known_file_size", models.BigIntegerField(default=0)),
+                ("backup_list_count", models.BigIntegerField(blank=True, null=True)),
+                ("last_backup_date", models.DateTimeField(blank=True, null=True)),
+                ("data", models.JSONField(default=dict)),
+                ("extra", models.JSONField(default=dict)),
+                ("log_lines", models.JSONField(default=list)),
+                ("messages", models.JSONField(default=list)),
+                ("warnings", models.JSONField(default=list)),
+                ("errors", models.JSONField(default=list)),
+                ("exception", models.TextField(blank=True, default="")),
+                ("available_versions", models.JSONField(default=list)),
+                ("next_scheduled_run", models.DateTimeField(blank=True, null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="backups.backupjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-begin_time', '-id'],
+                "ordering": ["-begin_time", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='backupjob',
-            name='last_run',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='backups.backuprun'),
+            model_name="backupjob",
+            name="last_run",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="backups.backuprun",
+            ),
         ),
         migrations.CreateModel(
-            name='RawReport',
+            name="RawReport",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('received_at', models.DateTimeField()),
-                ('content_type', models.CharField(blank=True, default='', max_length=200)),
-                ('query_string', models.TextField(blank=True, default='')),
-                ('remote_addr', models.CharField(blank=True, default='', max_length=100)),
-                ('size', models.PositiveIntegerField()),
-                ('sha256', models.CharField(db_index=True, max_length=64)),
-                ('body_zstd', models.BinaryField()),
-                ('parse_error', models.TextField(blank=True, default='')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("received_at", models.DateTimeField()),
+                ("content_type", models.CharField(blank=True, default="", max_length=200)),
+                ("query_string", models.TextField(blank=True, default="")),
+                ("remote_addr", models.CharField(blank=True, default="", max_length=100)),
+                ("size", models.PositiveIntegerField()),
+                ("sha256", models.CharField(db_index=True, max_length=64)),
+                ("body_zstd", models.BinaryField()),
+                ("parse_error", models.TextField(blank=True, default="")),
             ],
             options={
-                'indexes': [models.Index(condition=models.Q(('parse_error', ''), _negated=True), fields=['received_at'], name='rawreport_failed')],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("parse_error", ""), _negated=True),
+                        fields=["received_at"],
+                        name="rawreport_failed",
+                    )
+                ],
             },
         ),
         migrations.AddField(
-            model_name='backuprun',
-            name='raw_report',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to='backups.rawreport'),
+            model_name="backuprun",
+            name="raw_report",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.SET_NULL, to="backups.rawreport"
+            ),
         ),
         migrations.CreateModel(
-            name='Server',
+            name="Server",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=200, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('alias', models.CharField(blank=True, default='', max_length=200)),
-                ('note', models.TextField(blank=True, default='')),
-                ('created_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=200, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("alias", models.CharField(blank=True, default="", max_length=200)),
+                ("note", models.TextField(blank=True, default="")),
+                ("created_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
             ],
             options={
-                'ordering': ['name', 'id'],
-                'indexes': [models.Index(fields=['name'], name='backups_ser_name_ed95d2_idx')],
+                "ordering": ["name", "id"],
+                "indexes": [models.Index(fields=["name"], name="backups_ser_name_ed95d2_idx")],
             },
         ),
         migrations.AddField(
-            model_name='backuprun',
-            name='server',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='backups.server'),
+            model_name="backuprun",
+            name="server",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="runs",
+                to="backups.server",
+            ),
         ),
         migrations.AddField(
-            model_name='backupjob',
-            name='server',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='backups.server'),
+            model_name="backupjob",
+            name="server",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="jobs",
+                to="backups.server",
+            ),
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('backup_result', 'Backup Result'), ('overdue', 'Overdue'), ('reminder', 'Reminder'), ('escalation', 'Escalation'), ('recovered', 'Recovered')], max_length=20)),
-                ('created_at', models.DateTimeField()),
-                ('details', models.JSONField(default=dict)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='backups.backupjob')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='backups.backuprun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("backup_result", "Backup Result"),
+                            ("overdue", "Overdue"),
+                            ("reminder", "Reminder"),
+                            ("escalation", "Escalation"),
+                            ("recovered", "Recovered"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("details", models.JSONField(default=dict)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="backups.backupjob",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="backups.backuprun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(condition=models.Q(('processed_at', None)), fields=['created_at'], name='event_unprocessed'), models.Index(fields=['job', 'kind', 'created_at'], name='event_job_kind')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        condition=models.Q(("processed_at", None)),
+                        fields=["created_at"],
+                        name="event_unprocessed",
+                    ),
+                    models.Index(fields=["job", "kind", "created_at"], name="event_job_kind"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='backuprun',
-            index=models.Index(fields=['job', 'begin_time'], name='run_job_begin'),
+            model_name="backuprun",
+            index=models.Index(fields=["job", "begin_time"], name="run_job_begin"),
         ),
         migrations.AddConstraint(
-            model_name='backuprun',
-            constraint=models.UniqueConstraint(fields=('job', 'operation', 'begin_time'), name='run_unique_per_job_begin'),
+            model_name="backuprun",
+            constraint=models.UniqueConstraint(
+                fields=("job", "operation", "begin_time"), name="run_unique_per_job_begin"
+            ),
         ),
         migrations.AddIndex(
-            model_name='backupjob',
-            index=models.Index(condition=models.Q(('alert_after__isnull', False)), fields=['alert_after'], name='job_alert_after'),
+            model_name="backupjob",
+            index=models.Index(
+                condition=models.Q(("alert_after__isnull", False)),
+                fields=["alert_after"],
+                name="job_alert_after",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='backupjob',
-            constraint=models.UniqueConstraint(fields=('server', 'name'), name='job_unique_per_server'),
+            model_name="backupjob",
+            constraint=models.UniqueConstraint(
+                fields=("server", "name"), name="job_unique_per_server"
+            ),
         ),
     ]

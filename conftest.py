@@ -1,0 +1,60 @@
+"""Shared test fixtures. Tests run against a real database: a SQLite file by default, or the
+PostgreSQL named by DATABASE_URL (CI runs the suite on both)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+# Settings read these at import; keep test runs out of the user's ./data.
+os.environ.setdefault("DUPLISTATUS_DATA_DIR", tempfile.mkdtemp(prefix="duplistatus-test-"))
+
+CORPUS = Path(__file__).resolve().parent.parent / "shared" / "corpus" / "duplicati"
+
+
+def corpus_body(relative: str) -> tuple[bytes, str]:
+    """A corpus file as Duplicati put it on the wire, following manifest.json's `replay`."""
+    entry = next(e for e in _manifest() if e["file"].endswith(relative))
+    raw = (CORPUS.parent.parent.parent / entry["file"]).read_bytes()
+    replay = entry["replay"]
+    form = "application/x-www-form-urlencoded"
+    if "quote(obj['message']" in replay:
+        text = json.loads(raw)["message"]
+        return b"message=" + urllib.parse.quote(text, safe="").encode(), form
+    if "quote(text" in replay:
+        return b"message=" + urllib.parse.quote(raw.decode(), safe="").encode(), form
+    if "'message=' + file contents" in replay:
+        return b"message=" + raw, form
+    if "x-www-form-urlencoded" in replay:
+        return raw, form
+    return raw, "application/json"
+
+
+def _manifest() -> list[dict]:
+    return json.loads((CORPUS / "manifest.json").read_text())["files"]
+
+
+@pytest.fixture
+def api_token(db) -> str:
+    from duplistatus.accounts.models import ApiToken
+
+    return ApiToken.create("tests")[1]
+
+
+@pytest.fixture
+def auth_client(client, api_token):
+    client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {api_token}"
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    from duplistatus import clock
+
+    yield
+    clock.reset()
