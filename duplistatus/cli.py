@@ -57,6 +57,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    _setup_django()
+    import json
+
+    from duplistatus.monitoring import monitor
+
+    if args.reset_reminders:
+        print(f"reset the reminder timers of {monitor.reset_reminders()} overdue job(s)")
+    learned = monitor.learn_pending()
+    result = monitor.scan()
+    print(json.dumps({"learned": learned, **result.as_dict()}))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
@@ -128,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     sub.add_parser("worker", help="run the background worker loop").set_defaults(func=cmd_worker)
+
+    scan = sub.add_parser("scan", help="run one overdue scan now and print what it found")
+    scan.add_argument(
+        "--reset-reminders",
+        action="store_true",
+        help="first restart the reminder period of overdue jobs from now",
+    )
+    scan.set_defaults(func=cmd_scan)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--quiet", action="store_true")

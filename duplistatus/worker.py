@@ -26,10 +26,13 @@ def wake() -> None:
 
 def run_once() -> dict[str, int]:
     """One pass over all due work; returns what it did, for logs and tests."""
-    from duplistatus.monitoring import scanner
+    from duplistatus.monitoring import monitor
 
     now = clock.now()
-    return {"scan": scanner.scan(now).total}
+    return {
+        "learned": monitor.learn_pending(now),
+        "monitoring_events": monitor.scan(now).total,
+    }
 
 
 def run_forever(stop: threading.Event | None = None) -> None:

@@ -20,6 +20,7 @@ from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Server
 from duplistatus.ingest.parse import ParseError, parse_body, resolve_identity
 from duplistatus.ingest.store import DuplicateReport, Upload, keep_unparsed, store_report
+from duplistatus.monitoring import monitor
 
 from .auth import public_read_auth
 
@@ -164,16 +165,11 @@ def summary(request: HttpRequest) -> HttpResponse:
             "totalUploadedSize": jobs["uploaded"] or 0,
             "totalStorageUsed": jobs["storage"] or 0,
             "totalBackupSize": jobs["size"] or 0,
-            "overdueBackupsCount": overdue_jobs_count(now),
+            "overdueBackupsCount": monitor.overdue_count(now),
             "secondsSinceLastBackup": int((now - latest).total_seconds()) if latest else None,
         },
         headers=_NO_STORE,
     )
-
-
-def overdue_jobs_count(now: Any) -> int:
-    """Jobs whose alert time has passed. The monitoring issue refines this into job states."""
-    return BackupJob.objects.filter(alert_after__lte=now).count()
 
 
 @router.get(

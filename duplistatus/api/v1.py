@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count
 from django.http import HttpRequest
-from ninja import Router, Schema
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from pydantic import field_validator
 
-from duplistatus.backups.models import BackupJob, Server
+from duplistatus import clock
+from duplistatus.backups.models import BackupJob, Event, MonitoringDefaults, Reminder, Server
+from duplistatus.monitoring import monitor
+from duplistatus.monitoring import schedule as plan
+from duplistatus.monitoring.intervals import IntervalError, format_interval, parse_interval
 
 router = Router(tags=["v1"])
 
@@ -18,14 +27,74 @@ class ServerRef(Schema):
     name: str
 
 
-class ServerOut(Schema):
-    id: int
-    machine_id: str
-    name: str
-    alias: str
-    created_at: datetime
-    last_seen_at: datetime
-    job_count: int
+class ScheduleSettingsIn(Schema):
+    """Schedule settings. Send only what you change; `null` means inherit from the level
+    above (job → server → global)."""
+
+    interval: str | None = Field(None, description='e.g. "1D", "12h", "2h30m", "1W", "1M"')
+    weekdays: list[int] | None = Field(None, description="allowed days, 0 = Sunday … 6")
+    timezone: str | None = Field(None, description='IANA zone, e.g. "Europe/Berlin"')
+    grace_minutes: int | None = Field(None, ge=0, le=60 * 24 * 366)
+    monitoring_enabled: bool | None = None
+    reminder: Reminder | None = None
+    reminder_minutes: int | None = Field(None, ge=1, description="custom reminder period")
+    escalation_after_minutes: int | None = Field(None, ge=0, description="0 = never")
+    paused_until: datetime | None = Field(None, description="no overdue alerts until then")
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            return format_interval(parse_interval(value))
+        except IntervalError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(day < 0 or day > 6 for day in value):
+            raise ValueError("weekdays are 0 (Sunday) to 6 (Saturday)")
+        return sorted(set(value)) if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("paused_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
+        return value
+
+
+class ScheduleOut(Schema):
+    interval: str | None
+    weekdays: list[int]
+    timezone: str
+    grace_minutes: int
+    source: str | None = Field(description="configured | learned | duplicati | default")
+    confidence: float | None
+    reminder_minutes: int | None
+    escalation_after_minutes: int | None
+    inherited_from: dict[str, str]
+
+
+class LearnedOut(Schema):
+    interval: str
+    description: str
+    weekdays: list[int]
+    confidence: float
+    suggested_grace_minutes: int | None
 
 
 class JobOut(Schema):
@@ -37,26 +106,49 @@ class JobOut(Schema):
     last_run_at: datetime | None
     last_status: str | None
     run_count: int
+    consecutive_failures: int
+    state: str = Field(description="ok | late | overdue | paused | disabled | unknown")
+    next_expected_at: datetime | None
+    overdue_since: datetime | None
+    paused_until: datetime | None
+    monitoring_enabled: bool
+    schedule: ScheduleOut
+    learned: LearnedOut | None
+    settings: dict[str, Any] = Field(description="what is set on the job itself")
 
 
-@router.get("/servers", response=list[ServerOut], summary="All servers")
-def list_servers(request: HttpRequest) -> list[ServerOut]:
-    servers = Server.objects.annotate(job_count=Count("jobs")).order_by("name", "id")
-    return [
-        ServerOut(
-            id=s.pk,
-            machine_id=s.key,
-            name=s.name,
-            alias=s.alias,
-            created_at=s.created_at,
-            last_seen_at=s.last_seen_at,
-            job_count=s.job_count,
+class ServerOut(Schema):
+    id: int
+    machine_id: str
+    name: str
+    alias: str
+    created_at: datetime
+    last_seen_at: datetime
+    job_count: int
+    settings: dict[str, Any]
+
+
+SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)
+
+
+def _own_settings(row: Any) -> dict[str, Any]:
+    return {
+        name: getattr(row, name) for name in SETTING_FIELDS if getattr(row, name) not in (None, "")
+    }
+
+
+def job_out(job: BackupJob, schedule: plan.Schedule, now: datetime) -> JobOut:
+    learned = None
+    if job.learned_interval:
+        learned = LearnedOut(
+            interval=job.learned_interval,
+            description=job.learned_description,
+            weekdays=list(job.learned_weekdays or []),
+            confidence=job.learned_confidence or 0.0,
+            suggested_grace_minutes=job.learned_grace_minutes,
         )
-        for s in servers
-    ]
-
-
-def job_out(job: BackupJob) -> JobOut:
+    reminder = schedule.reminder_period
+    escalation = schedule.escalation_after
     return JobOut(
         id=job.pk,
         server=ServerRef(id=job.server_id, name=job.server.name),
@@ -66,12 +158,179 @@ def job_out(job: BackupJob) -> JobOut:
         last_run_at=job.last_run_at,
         last_status=job.last_status or None,
         run_count=job.run_count,
+        consecutive_failures=job.consecutive_failures,
+        state=plan.state(schedule, monitor.watch_of(job), now=now),
+        next_expected_at=job.next_expected_at,
+        overdue_since=job.overdue_since,
+        paused_until=schedule.paused_until,
+        monitoring_enabled=schedule.monitoring_enabled,
+        schedule=ScheduleOut(
+            interval=schedule.interval_text or None,
+            weekdays=sorted(schedule.weekdays),
+            timezone=schedule.tz.key,
+            grace_minutes=int(schedule.grace.total_seconds() // 60),
+            source=schedule.source or None,
+            confidence=schedule.confidence,
+            reminder_minutes=int(reminder.total_seconds() // 60) if reminder else None,
+            escalation_after_minutes=int(escalation.total_seconds() // 60) if escalation else None,
+            inherited_from=schedule.origins,
+        ),
+        learned=learned,
+        settings=_own_settings(job),
     )
 
 
-@router.get("/jobs", response=list[JobOut], summary="All backup jobs with their latest run")
-def list_jobs(request: HttpRequest, server: int | None = None) -> list[JobOut]:
-    jobs = BackupJob.objects.select_related("server").order_by("server__name", "name", "id")
+def _jobs_out(jobs: Any) -> list[JobOut]:
+    now = clock.now()
+    return [job_out(job, schedule, now) for job, schedule in monitor.with_schedules(jobs)]
+
+
+def _server_out(server: Server, job_count: int) -> ServerOut:
+    return ServerOut(
+        id=server.pk,
+        machine_id=server.key,
+        name=server.name,
+        alias=server.alias,
+        created_at=server.created_at,
+        last_seen_at=server.last_seen_at,
+        job_count=job_count,
+        settings=_own_settings(server),
+    )
+
+
+@router.get("/servers", response=list[ServerOut], summary="All servers")
+def list_servers(request: HttpRequest) -> list[ServerOut]:
+    servers = Server.objects.annotate(job_count=Count("jobs")).order_by("name", "id")
+    return [_server_out(s, s.job_count) for s in servers]
+
+
+@router.patch(
+    "/servers/{server_id}",
+    response=ServerOut,
+    summary="Set a server's schedule defaults (its jobs inherit them)",
+)
+def patch_server(request: HttpRequest, server_id: int, body: ScheduleSettingsIn) -> ServerOut:
+    server = get_object_or_404(Server, pk=server_id)
+    _apply(server, body)
+    for job in BackupJob.objects.filter(server=server):
+        if "interval" in body.model_fields_set and not job.interval:
+            BackupJob.objects.filter(pk=job.pk).update(schedule_anchor=job.last_run_at)
+        monitor.refresh(job)
+    return _server_out(server, server.jobs.count())
+
+
+@router.get("/jobs", response=list[JobOut], summary="All backup jobs with state and schedule")
+def list_jobs(
+    request: HttpRequest, server: int | None = None, state: str | None = None
+) -> list[JobOut]:
+    jobs = BackupJob.objects.order_by("server__name", "name", "id")
     if server is not None:
         jobs = jobs.filter(server_id=server)
-    return [job_out(job) for job in jobs]
+    out = _jobs_out(jobs)
+    return [job for job in out if state is None or job.state == state]
+
+
+@router.get("/jobs/{job_id}", response=JobOut, summary="One backup job")
+def get_job(request: HttpRequest, job_id: int) -> JobOut:
+    jobs = _jobs_out(BackupJob.objects.filter(pk=job_id))
+    if not jobs:
+        raise HttpError(404, "no such job")
+    return jobs[0]
+
+
+@router.patch(
+    "/jobs/{job_id}", response=JobOut, summary="Set a job's schedule, monitoring on/off, pause"
+)
+def patch_job(request: HttpRequest, job_id: int, body: ScheduleSettingsIn) -> JobOut:
+    job = get_object_or_404(BackupJob, pk=job_id)
+    _apply(job, body)
+    if "interval" in body.model_fields_set:
+        # A new interval steps from the latest run, not from a first run long ago.
+        BackupJob.objects.filter(pk=job.pk).update(schedule_anchor=job.last_run_at)
+    monitor.refresh(job)
+    return get_job(request, job_id)
+
+
+def _apply(row: Any, body: ScheduleSettingsIn) -> None:
+    for name in body.model_fields_set:
+        value = getattr(body, name)
+        blank = "" if name in ("interval", "timezone", "reminder") else None
+        setattr(row, name, blank if value is None else value)
+    row.save(update_fields=list(body.model_fields_set) or None)
+
+
+class DefaultsIn(ScheduleSettingsIn):
+    adopt_learned: bool | None = Field(
+        None, description="jobs without a schedule use the learned one"
+    )
+    min_learned_confidence: float | None = Field(None, ge=0, le=1)
+
+
+@router.get("/monitoring/defaults", response=dict, summary="Global schedule defaults")
+def get_defaults(request: HttpRequest) -> dict[str, Any]:
+    row = MonitoringDefaults.load()
+    return {
+        **{name: getattr(row, name) for name in SETTING_FIELDS},
+        "adopt_learned": row.adopt_learned,
+        "min_learned_confidence": row.min_learned_confidence,
+    }
+
+
+@router.patch("/monitoring/defaults", response=dict, summary="Set global schedule defaults")
+def patch_defaults(request: HttpRequest, body: DefaultsIn) -> dict[str, Any]:
+    row = MonitoringDefaults.load()
+    _apply(row, body)
+    for job in BackupJob.objects.all().only("pk"):
+        monitor.refresh(job)
+    return get_defaults(request)
+
+
+@router.post("/monitoring/scan", response=dict, summary="Run one overdue scan now")
+def run_scan(request: HttpRequest) -> dict[str, Any]:
+    return monitor.scan(clock.now()).as_dict()
+
+
+class ResetIn(Schema):
+    job_ids: list[int] | None = None
+
+
+@router.post(
+    "/monitoring/reset-reminders",
+    response=dict,
+    summary="Restart the reminder period of overdue jobs from now",
+)
+def reset_reminders(request: HttpRequest, body: ResetIn) -> dict[str, Any]:
+    return {"reset": monitor.reset_reminders(clock.now(), body.job_ids)}
+
+
+class EventOut(Schema):
+    id: int
+    kind: str
+    job_id: int
+    server_id: int
+    run_id: int | None
+    created_at: datetime
+    details: dict[str, Any]
+
+
+@router.get("/events", response=list[EventOut], summary="Events, newest first")
+def list_events(
+    request: HttpRequest, job: int | None = None, kind: str | None = None, limit: int = 100
+) -> list[EventOut]:
+    events = Event.objects.select_related("job").order_by("-created_at", "-id")
+    if job is not None:
+        events = events.filter(job_id=job)
+    if kind is not None:
+        events = events.filter(kind=kind)
+    return [
+        EventOut(
+            id=e.pk,
+            kind=e.kind,
+            job_id=e.job_id,
+            server_id=e.job.server_id,
+            run_id=e.run_id,
+            created_at=e.created_at,
+            details=e.details,
+        )
+        for e in events[: max(1, min(limit, 1000))]
+    ]

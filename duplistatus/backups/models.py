@@ -21,7 +21,55 @@ class Status(models.TextChoices):
     UNKNOWN = "Unknown"
 
 
-class Server(models.Model):
+class Reminder(models.TextChoices):
+    """How often a job that stays overdue is reminded about (the original's choices)."""
+
+    ONCE = "once"  # the overdue event only
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"  # 30 days, as in the original
+
+
+class ScheduleSettings(models.Model):
+    """Schedule and overdue settings. Blank/null means "inherit": job → server → global."""
+
+    interval = models.CharField(max_length=40, blank=True, default="")  # "1D", "2h30m"
+    weekdays = models.JSONField(null=True, blank=True)  # [1, 2, 3, 4, 5]; 0 = Sunday
+    timezone = models.CharField(max_length=64, blank=True, default="")
+    grace_minutes = models.PositiveIntegerField(null=True, blank=True)
+    monitoring_enabled = models.BooleanField(null=True, blank=True)
+    reminder = models.CharField(max_length=10, blank=True, default="", choices=Reminder.choices)
+    # A custom reminder period replaces the named one when set.
+    reminder_minutes = models.PositiveIntegerField(null=True, blank=True)
+    escalation_after_minutes = models.PositiveIntegerField(null=True, blank=True)  # 0 = never
+    # Maintenance: no overdue events until then; monitoring resumes by itself.
+    paused_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class MonitoringDefaults(ScheduleSettings):
+    """The global defaults (one row). Servers inherit these unless they set their own."""
+
+    adopt_learned = models.BooleanField(default=True)
+    min_learned_confidence = models.FloatField(default=0.8)
+
+    @classmethod
+    def load(cls) -> MonitoringDefaults:
+        row, _ = cls.objects.get_or_create(
+            pk=1,
+            defaults={
+                "grace_minutes": 120,
+                "monitoring_enabled": True,
+                "reminder": "daily",
+                "escalation_after_minutes": 0,
+            },
+        )
+        return row
+
+
+class Server(ScheduleSettings):
     # Duplicati's machine-id, or "name:<name>" / "addr:<ip>" for versions that send none
     # (see ingest.parse.resolve_identity for the order).
     key = models.CharField(max_length=200, unique=True)
@@ -43,7 +91,7 @@ class Server(models.Model):
         return self.key
 
 
-class BackupJob(models.Model):
+class BackupJob(ScheduleSettings):
     server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=200)
     backup_id = models.CharField(max_length=200, blank=True, default="")  # Duplicati's "DB-3"
@@ -60,9 +108,28 @@ class BackupJob(models.Model):
     consecutive_failures = models.PositiveIntegerField(default=0)
     bytes_uploaded_total = models.BigIntegerField(default=0)  # /api/summary's totalUploadedSize
 
-    # Schedule state, written at ingest and by the scanner (monitoring/).
+    # Schedule state, written at ingest and by the scanner (monitoring/). `alert_after` is
+    # when the scanner must next look at the job (overdue, reminder, escalation, pause end).
     next_expected_at = models.DateTimeField(null=True, blank=True)
     alert_after = models.DateTimeField(null=True, blank=True)
+    schedule_source = models.CharField(max_length=12, blank=True, default="")
+    # What a configured interval steps from: the first run, or the latest run when the
+    # schedule was last changed. Stepping from one fixed point keeps the time of day.
+    schedule_anchor = models.DateTimeField(null=True, blank=True)
+    overdue_since = models.DateTimeField(null=True, blank=True)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    # What monitoring/learn.py inferred from the run history.
+    learned_interval = models.CharField(max_length=40, blank=True, default="")
+    learned_weekdays = models.JSONField(null=True, blank=True)
+    learned_time_of_day = models.TimeField(null=True, blank=True)
+    learned_anchor = models.DateTimeField(null=True, blank=True)
+    learned_confidence = models.FloatField(null=True, blank=True)
+    learned_grace_minutes = models.PositiveIntegerField(null=True, blank=True)
+    learned_description = models.CharField(max_length=100, blank=True, default="")
+    # Set at ingest, cleared by the worker once it has learned from the new history.
+    needs_learning = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["server__name", "name", "id"]
@@ -75,6 +142,9 @@ class BackupJob(models.Model):
                 fields=["alert_after"],
                 name="job_alert_after",
                 condition=Q(alert_after__isnull=False),
+            ),
+            models.Index(
+                fields=["id"], name="job_needs_learning", condition=Q(needs_learning=True)
             ),
         ]
 

@@ -11,9 +11,9 @@ from datetime import datetime
 
 import zstandard
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
+from duplistatus.monitoring import monitor
 
 from .parse import Identity, Report
 
@@ -134,7 +134,7 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         **report.stats,
     )
     if run.is_backup:
-        _update_job_summary(job, run)
+        # The event first: a recovery notice reads better after the run that caused it.
         Event.objects.create(
             kind=Event.Kind.BACKUP_RESULT,
             job=job,
@@ -142,23 +142,34 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
             created_at=now,
             details={"status": run.status, "server_id": server.pk},
         )
+        _update_job(job, server, run, now)
     return run
 
 
-def _update_job_summary(job: BackupJob, run: BackupRun) -> None:
-    """Keep the per-job columns the dashboard reads; a late-arriving older run only counts."""
+def _update_job(job: BackupJob, server: Server, run: BackupRun, now: datetime) -> None:
+    """Keep the per-job columns the dashboard reads, and the job's schedule state.
+
+    The row is locked first, so the scanner cannot declare the job overdue between our read
+    and our write. A late-arriving older run only counts; it does not become the latest.
+    """
+    job = BackupJob.objects.select_for_update().get(pk=job.pk)
+    job.server = server
     changes: dict[str, object] = {
-        "run_count": F("run_count") + 1,
-        "bytes_uploaded_total": F("bytes_uploaded_total") + run.bytes_uploaded,
+        "run_count": job.run_count + 1,
+        "bytes_uploaded_total": job.bytes_uploaded_total + run.bytes_uploaded,
+        "needs_learning": True,
     }
     if job.last_run_at is None or run.begin_time >= job.last_run_at:
         failed = run.status in FAILED_STATUSES
         changes.update(
-            last_run=run,
+            last_run_id=run.pk,
             last_run_at=run.begin_time,
             last_status=run.status,
-            consecutive_failures=F("consecutive_failures") + 1 if failed else 0,
+            consecutive_failures=job.consecutive_failures + 1 if failed else 0,
         )
         if not failed:
             changes["last_success_at"] = run.begin_time
+        for name, value in changes.items():
+            setattr(job, name, value)
+        changes.update(monitor.after_backup_run(job, run, now))
     BackupJob.objects.filter(pk=job.pk).update(**changes)

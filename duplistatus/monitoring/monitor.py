@@ -1,0 +1,270 @@
+"""Monitoring, database side: keep each job's expectation current, scan for due jobs, learn
+schedules from history. Decisions are made by the pure functions in `schedule.py`.
+
+The scanner is the healthchecks pattern: one indexed query finds jobs whose `alert_after`
+has passed; each is claimed with `UPDATE … WHERE id = ? AND alert_after = <as read>`, and
+its event is written in the same transaction only if that UPDATE changed a row. Two workers
+therefore never write the same event, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+
+from duplistatus import clock
+from duplistatus.backups.models import BackupJob, BackupRun, Event, MonitoringDefaults, Server
+
+from . import schedule as plan
+from .learn import MAX_RUNS, learn_schedule
+
+log = logging.getLogger(__name__)
+
+SCAN_BATCH = 200  # jobs claimed per transaction
+
+
+_UNKNOWN = object()
+
+
+def job_schedule(
+    job: BackupJob,
+    *,
+    server: Server | None = None,
+    defaults: MonitoringDefaults | None = None,
+    duplicati_next: object = _UNKNOWN,
+) -> plan.Schedule:
+    """The schedule in force for `job`. Callers that list many jobs pass `defaults` and
+    `duplicati_next` (the latest run's next-scheduled-run) to save a query per job."""
+    server = server or job.server
+    defaults = defaults or MonitoringDefaults.load()
+    learned = None
+    if job.learned_interval and job.learned_anchor and job.learned_confidence is not None:
+        learned = plan.Learned(
+            interval=job.learned_interval,
+            weekdays=list(job.learned_weekdays or []),
+            anchor=job.learned_anchor,
+            confidence=job.learned_confidence,
+            grace_minutes=job.learned_grace_minutes,
+        )
+    if duplicati_next is _UNKNOWN:
+        duplicati_next = (
+            BackupRun.objects.filter(pk=job.last_run_id)
+            .values_list("next_scheduled_run", flat=True)
+            .first()
+            if job.last_run_id is not None
+            else None
+        )
+    assert duplicati_next is None or isinstance(duplicati_next, datetime)
+    return plan.resolve(
+        job=plan.Layer.of(job),
+        server=plan.Layer.of(server),
+        defaults=plan.Layer.of(defaults),
+        fallback_tz=clock.default_timezone(),
+        learned=learned,
+        adopt_learned=defaults.adopt_learned,
+        min_confidence=defaults.min_learned_confidence,
+        duplicati_next=duplicati_next,
+        last_run_at=job.last_run_at,
+        first_run_at=job.schedule_anchor,
+    )
+
+
+def with_schedule_inputs(jobs: QuerySet[BackupJob]) -> QuerySet[BackupJob]:
+    """Load what `job_schedule` needs in the same query (pass `job.duplicati_next`)."""
+    return jobs.select_related("server").annotate(duplicati_next=F("last_run__next_scheduled_run"))
+
+
+def with_schedules(jobs: QuerySet[BackupJob]) -> list[tuple[BackupJob, plan.Schedule]]:
+    """Jobs with the schedule in force for each, in two queries whatever their number."""
+    defaults = MonitoringDefaults.load()
+    return [
+        (job, job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next))
+        for job in with_schedule_inputs(jobs)
+    ]
+
+
+def overdue_count(now: datetime) -> int:
+    """Jobs in state `overdue` (declared, or past due and not yet scanned)."""
+    candidates = BackupJob.objects.filter(
+        Q(overdue_since__isnull=False) | Q(alert_after__lte=now, next_expected_at__lte=now)
+    )
+    return sum(
+        1
+        for job, schedule in with_schedules(candidates)
+        if plan.state(schedule, watch_of(job), now=now) == "overdue"
+    )
+
+
+def watch_of(job: BackupJob) -> plan.Watch:
+    return plan.Watch(
+        next_expected_at=job.next_expected_at,
+        overdue_since=job.overdue_since,
+        last_reminder_at=job.last_reminder_at,
+        escalated_at=job.escalated_at,
+    )
+
+
+def expectation_changes(job: BackupJob, schedule: plan.Schedule) -> dict[str, object]:
+    """The schedule columns for a job that is not overdue (after a run or a settings change)."""
+    expected = plan.expected_after(schedule, job.last_run_at)
+    return {
+        "next_expected_at": expected,
+        "alert_after": plan.first_alert(schedule, expected),
+        "schedule_source": schedule.source,
+    }
+
+
+def after_backup_run(job: BackupJob, run: BackupRun, now: datetime) -> dict[str, object]:
+    """Called by ingest, inside its transaction, with `job` locked and already updated with
+    `run` as its latest. Writes the `recovered` event when the job was overdue and returns
+    the schedule columns to save."""
+    changes: dict[str, object] = {}
+    if job.overdue_since is not None:
+        Event.objects.create(
+            kind=Event.Kind.RECOVERED,
+            job=job,
+            run=run,
+            created_at=now,
+            details={
+                "overdue_since": job.overdue_since.isoformat(),
+                "overdue_seconds": max(
+                    0, int((run.begin_time - job.overdue_since).total_seconds())
+                ),
+                "status": run.status,
+            },
+        )
+        changes.update(overdue_since=None, last_reminder_at=None, escalated_at=None)
+        job.overdue_since = None
+    if job.schedule_anchor is None:
+        changes["schedule_anchor"] = job.schedule_anchor = run.begin_time
+    changes.update(
+        expectation_changes(job, job_schedule(job, duplicati_next=run.next_scheduled_run))
+    )
+    return changes
+
+
+def refresh(job: BackupJob) -> BackupJob:
+    """Recompute a job's expectation after its settings (or its server's) changed."""
+    with transaction.atomic():
+        job = BackupJob.objects.select_for_update().select_related("server").get(pk=job.pk)
+        schedule = job_schedule(job)
+        changes = expectation_changes(job, schedule)
+        if job.overdue_since is not None:
+            # Stay overdue (no second overdue event), but let the scanner look again now:
+            # pause, reminders and monitoring on/off take effect on its next pass.
+            changes.pop("next_expected_at")
+            changes["alert_after"] = clock.now() if schedule.monitoring_enabled else None
+        BackupJob.objects.filter(pk=job.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(job, name, value)
+    return job
+
+
+@dataclass
+class ScanResult:
+    examined: int = 0
+    events: dict[str, list[int]] = field(default_factory=dict)  # kind → job ids
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.events.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {"examined": self.examined, "events": self.events, "total": self.total}
+
+
+def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
+    """One pass: every job whose alert time has passed gets its decision applied once."""
+    now = now or clock.now()
+    result = ScanResult()
+    defaults = MonitoringDefaults.load()
+    due = list(
+        BackupJob.objects.filter(alert_after__lte=now)
+        .order_by("alert_after")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for start in range(0, len(due), SCAN_BATCH):
+        batch = due[start : start + SCAN_BATCH]
+        with transaction.atomic():
+            jobs = with_schedule_inputs(
+                BackupJob.objects.filter(pk__in=batch, alert_after__lte=now)
+            )
+            for job in jobs:
+                result.examined += 1
+                schedule = job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next)
+                decision = plan.decide(
+                    schedule, watch_of(job), now=now, last_run_at=job.last_run_at
+                )
+                claimed = BackupJob.objects.filter(pk=job.pk, alert_after=job.alert_after).update(
+                    **decision.changes
+                )
+                if claimed and decision.event:
+                    Event.objects.create(
+                        kind=decision.event,
+                        job=job,
+                        created_at=now,
+                        details=_event_details(job, decision, now),
+                    )
+                    result.events.setdefault(decision.event, []).append(job.pk)
+    return result
+
+
+def _event_details(job: BackupJob, decision: plan.Decision, now: datetime) -> dict[str, object]:
+    overdue_since = decision.changes.get("overdue_since") or job.overdue_since
+    return {
+        "server_id": job.server_id,
+        "next_expected_at": job.next_expected_at.isoformat() if job.next_expected_at else None,
+        "overdue_since": overdue_since.isoformat() if overdue_since else None,
+        "overdue_seconds": int((now - overdue_since).total_seconds()) if overdue_since else 0,
+        "last_run_at": job.last_run_at.isoformat() if job.last_run_at else None,
+    }
+
+
+def reset_reminders(now: datetime | None = None, job_ids: list[int] | None = None) -> int:
+    """Restart the reminder period of overdue jobs from now (the original's "reset")."""
+    now = now or clock.now()
+    jobs = BackupJob.objects.filter(overdue_since__isnull=False)
+    if job_ids is not None:
+        jobs = jobs.filter(pk__in=job_ids)
+    count = 0
+    for job in jobs.select_related("server"):
+        schedule = job_schedule(job)
+        next_look = plan._next_look(schedule, job.overdue_since, now, job.escalated_at)
+        count += BackupJob.objects.filter(pk=job.pk).update(
+            last_reminder_at=now, alert_after=next_look
+        )
+    return count
+
+
+def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
+    """Learn the schedule of jobs that got new runs since they were last looked at."""
+    now = now or clock.now()
+    ids = list(BackupJob.objects.filter(needs_learning=True).values_list("pk", flat=True)[:limit])
+    for job_id in ids:
+        job = BackupJob.objects.select_related("server").get(pk=job_id)
+        times = list(
+            BackupRun.objects.filter(job=job, operation="Backup")
+            .order_by("-begin_time")
+            .values_list("begin_time", flat=True)[:MAX_RUNS]
+        )
+        schedule = job_schedule(job)
+        learned = learn_schedule(times, schedule.tz, now=now)
+        changes: dict[str, object] = {"needs_learning": False}
+        if learned is not None:
+            changes.update(
+                learned_interval=learned.interval_text,
+                learned_weekdays=sorted(learned.weekdays),
+                learned_time_of_day=learned.time_of_day,
+                learned_anchor=learned.anchor,
+                learned_confidence=round(learned.confidence, 3),
+                learned_grace_minutes=int(learned.suggested_grace.total_seconds() // 60),
+                learned_description=learned.describe()[:100],
+            )
+        BackupJob.objects.filter(pk=job_id).update(**changes)
+        if learned is not None:
+            refresh(job)
+    return len(ids)

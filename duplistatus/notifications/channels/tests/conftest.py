@@ -1,0 +1,167 @@
+"""Real peers on 127.0.0.1 for the channel tests: an HTTP server, SMTP servers, a trusted CA.
+
+Nothing here is a mock: the channels talk to these servers over real sockets, and the
+servers record what arrived.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+
+@dataclass
+class Received:
+    """One HTTP request as the server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers.items():
+            if key.lower() == name.lower():
+                return value
+        return None
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes | str | dict[str, Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+# A responder sees the request and returns the reply; tests use it to verify signatures.
+Responder = Callable[[Received], Reply]
+
+
+class HttpPeer:
+    """A threaded HTTP server that records requests and answers with what a test sets."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.received: list[Received] = []
+        self.responder: Responder = lambda request: Reply(200, {"id": "msg123"})
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = Received(
+                    self.command, self.path, dict(self.headers.items()), self.rfile.read(length)
+                )
+                peer.received.append(request)
+                reply = peer.responder(request)
+                if reply.delay:
+                    time.sleep(reply.delay)
+                body = reply.body
+                if isinstance(body, dict):
+                    body = json.dumps(body).encode()
+                    reply.headers.setdefault("Content-Type", "application/json")
+                elif isinstance(body, str):
+                    body = body.encode()
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            do_POST = do_PUT = do_PATCH = do_GET = _handle
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.block_on_close = False
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def reply_with(self, reply: Reply) -> None:
+        self.responder = lambda request: reply
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def http_peer() -> Iterator[HttpPeer]:
+    peer = HttpPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def https_peer(pki: Pki) -> Iterator[HttpPeer]:
+    """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
+    peer = HttpPeer(tls=pki.server_context)
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()
+
+
+@dataclass
+class Pki:
+    ca: trustme.CA
+    ca_file: Path
+    server_context: ssl.SSLContext
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA and a server certificate for localhost / 127.0.0.1 issued by it."""
+    ca = trustme.CA()
+    certificate = ca.issue_cert("localhost", "127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Pki(ca, ca_file, context)
