@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
-from pydantic import field_validator
 
 from duplistatus import clock
-from duplistatus.backups.models import BackupJob, Event, MonitoringDefaults, Reminder, Server
+from duplistatus.backups.models import BackupJob, Event, MonitoringDefaults, Server
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
-from duplistatus.monitoring.intervals import IntervalError, format_interval, parse_interval
+from duplistatus.monitoring.settings import (
+    SETTING_FIELDS,
+    DefaultsIn,
+    ScheduleSettingsIn,
+    apply_settings,
+)
 
 router = Router(tags=["v1"])
 
@@ -25,56 +28,6 @@ router = Router(tags=["v1"])
 class ServerRef(Schema):
     id: int
     name: str
-
-
-class ScheduleSettingsIn(Schema):
-    """Schedule settings. Send only what you change; `null` means inherit from the level
-    above (job → server → global)."""
-
-    interval: str | None = Field(None, description='e.g. "1D", "12h", "2h30m", "1W", "1M"')
-    weekdays: list[int] | None = Field(None, description="allowed days, 0 = Sunday … 6")
-    timezone: str | None = Field(None, description='IANA zone, e.g. "Europe/Berlin"')
-    grace_minutes: int | None = Field(None, ge=0, le=60 * 24 * 366)
-    monitoring_enabled: bool | None = None
-    reminder: Reminder | None = None
-    reminder_minutes: int | None = Field(None, ge=1, description="custom reminder period")
-    escalation_after_minutes: int | None = Field(None, ge=0, description="0 = never")
-    paused_until: datetime | None = Field(None, description="no overdue alerts until then")
-
-    @field_validator("interval")
-    @classmethod
-    def _interval(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            return format_interval(parse_interval(value))
-        except IntervalError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("weekdays")
-    @classmethod
-    def _weekdays(cls, value: list[int] | None) -> list[int] | None:
-        if value is not None and any(day < 0 or day > 6 for day in value):
-            raise ValueError("weekdays are 0 (Sunday) to 6 (Saturday)")
-        return sorted(set(value)) if value is not None else None
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("paused_until")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
-        return value
 
 
 class ScheduleOut(Schema):
@@ -126,9 +79,6 @@ class ServerOut(Schema):
     last_seen_at: datetime
     job_count: int
     settings: dict[str, Any]
-
-
-SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)
 
 
 def _own_settings(row: Any) -> dict[str, Any]:
@@ -211,11 +161,7 @@ def list_servers(request: HttpRequest) -> list[ServerOut]:
 )
 def patch_server(request: HttpRequest, server_id: int, body: ScheduleSettingsIn) -> ServerOut:
     server = get_object_or_404(Server, pk=server_id)
-    _apply(server, body)
-    for job in BackupJob.objects.filter(server=server):
-        if "interval" in body.model_fields_set and not job.interval:
-            BackupJob.objects.filter(pk=job.pk).update(schedule_anchor=job.last_run_at)
-        monitor.refresh(job)
+    apply_settings(server, body)
     return _server_out(server, server.jobs.count())
 
 
@@ -242,28 +188,8 @@ def get_job(request: HttpRequest, job_id: int) -> JobOut:
     "/jobs/{job_id}", response=JobOut, summary="Set a job's schedule, monitoring on/off, pause"
 )
 def patch_job(request: HttpRequest, job_id: int, body: ScheduleSettingsIn) -> JobOut:
-    job = get_object_or_404(BackupJob, pk=job_id)
-    _apply(job, body)
-    if "interval" in body.model_fields_set:
-        # A new interval steps from the latest run, not from a first run long ago.
-        BackupJob.objects.filter(pk=job.pk).update(schedule_anchor=job.last_run_at)
-    monitor.refresh(job)
+    apply_settings(get_object_or_404(BackupJob, pk=job_id), body)
     return get_job(request, job_id)
-
-
-def _apply(row: Any, body: ScheduleSettingsIn) -> None:
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        blank = "" if name in ("interval", "timezone", "reminder") else None
-        setattr(row, name, blank if value is None else value)
-    row.save(update_fields=list(body.model_fields_set) or None)
-
-
-class DefaultsIn(ScheduleSettingsIn):
-    adopt_learned: bool | None = Field(
-        None, description="jobs without a schedule use the learned one"
-    )
-    min_learned_confidence: float | None = Field(None, ge=0, le=1)
 
 
 @router.get("/monitoring/defaults", response=dict, summary="Global schedule defaults")
@@ -278,10 +204,7 @@ def get_defaults(request: HttpRequest) -> dict[str, Any]:
 
 @router.patch("/monitoring/defaults", response=dict, summary="Set global schedule defaults")
 def patch_defaults(request: HttpRequest, body: DefaultsIn) -> dict[str, Any]:
-    row = MonitoringDefaults.load()
-    _apply(row, body)
-    for job in BackupJob.objects.all().only("pk"):
-        monitor.refresh(job)
+    apply_settings(MonitoringDefaults.load(), body)
     return get_defaults(request)
 
 

@@ -127,6 +127,8 @@ class BackupJob(ScheduleSettings):
     learned_anchor = models.DateTimeField(null=True, blank=True)
     learned_confidence = models.FloatField(null=True, blank=True)
     learned_grace_minutes = models.PositiveIntegerField(null=True, blank=True)
+    # How early on-schedule runs start against the learned time of day.
+    learned_early_minutes = models.PositiveIntegerField(null=True, blank=True)
     learned_description = models.CharField(max_length=100, blank=True, default="")
     # Set at ingest, cleared by the worker once it has learned from the new history.
     needs_learning = models.BooleanField(default=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
@@ -49,6 +49,7 @@ def job_schedule(
             anchor=job.learned_anchor,
             confidence=job.learned_confidence,
             grace_minutes=job.learned_grace_minutes,
+            early_minutes=job.learned_early_minutes or 0,
         )
     if duplicati_next is _UNKNOWN:
         duplicati_next = (
@@ -246,13 +247,18 @@ def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
     ids = list(BackupJob.objects.filter(needs_learning=True).values_list("pk", flat=True)[:limit])
     for job_id in ids:
         job = BackupJob.objects.select_related("server").get(pk=job_id)
-        times = list(
+        history = list(
             BackupRun.objects.filter(job=job, operation="Backup")
             .order_by("-begin_time")
-            .values_list("begin_time", flat=True)[:MAX_RUNS]
+            .values_list("begin_time", "duration_seconds")[:MAX_RUNS]
         )
+        durations = sorted(d for _, d in history if d is not None)
+        # Reports arrive when a backup ends, so the grace must cover a typical run too.
+        typical = timedelta(seconds=durations[len(durations) // 2]) if durations else timedelta(0)
         schedule = job_schedule(job)
-        learned = learn_schedule(times, schedule.tz, now=now)
+        learned = learn_schedule(
+            [t for t, _ in history], schedule.tz, now=now, typical_duration=typical
+        )
         changes: dict[str, object] = {"needs_learning": False}
         if learned is not None:
             changes.update(
@@ -262,6 +268,7 @@ def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
                 learned_anchor=learned.anchor,
                 learned_confidence=round(learned.confidence, 3),
                 learned_grace_minutes=int(learned.suggested_grace.total_seconds() // 60),
+                learned_early_minutes=int(-(-learned.early_tolerance.total_seconds() // 60)),
                 learned_description=learned.describe()[:100],
             )
         BackupJob.objects.filter(pk=job_id).update(**changes)

@@ -65,6 +65,7 @@ class Learned:
     anchor: datetime
     confidence: float
     grace_minutes: int | None
+    early_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,16 @@ class Schedule:
     anchor: datetime | None  # the time the interval steps from
     duplicati_next: datetime | None
     origins: dict[str, str] = field(default_factory=dict)  # field → job | server | global
+    learned_early: timedelta = timedelta(0)
 
     @property
     def early_tolerance(self) -> timedelta:
         if self.interval is None:
             return timedelta(0)
-        # Must stay under half the interval (a 15-minute schedule gets 3 minutes).
-        return min(EARLY_TOLERANCE, timedelta(seconds=self.interval.approx_seconds / 5))
+        # A learned schedule knows how early its runs scatter; it must stay under half the
+        # interval (a 15-minute schedule gets 3 minutes).
+        wanted = max(EARLY_TOLERANCE, self.learned_early)
+        return min(wanted, timedelta(seconds=self.interval.approx_seconds / 5))
 
 
 def resolve(
@@ -122,6 +126,7 @@ def resolve(
     weekdays = pick("weekdays") or []
     grace_minutes = pick("grace_minutes")
     source, interval_text, confidence, anchor = "", "", None, first_run_at
+    learned_early = timedelta(0)
 
     if duplicati_next is not None and last_run_at is not None and duplicati_next > last_run_at:
         source = "duplicati"
@@ -132,6 +137,7 @@ def resolve(
     elif learned is not None and adopt_learned and learned.confidence >= min_confidence:
         source, interval_text, confidence = "learned", learned.interval, learned.confidence
         anchor = learned.anchor
+        learned_early = timedelta(minutes=learned.early_minutes)
         if job.weekdays is None and server.weekdays is None:
             weekdays = learned.weekdays
             origins["weekdays"] = "learned"
@@ -173,6 +179,7 @@ def resolve(
         anchor=anchor,
         duplicati_next=duplicati_next,
         origins=origins,
+        learned_early=learned_early,
     )
 
 

@@ -1,0 +1,108 @@
+"""Changing schedule settings, for the API and the web pages alike: one validation
+(`ScheduleSettingsIn`), one way to apply it (`apply_settings`), which also brings every
+affected job's expectation up to date."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+
+from duplistatus.backups.models import BackupJob, MonitoringDefaults, Reminder, Server
+
+from . import monitor
+from .intervals import IntervalError, format_interval, parse_interval
+
+
+class ScheduleSettingsIn(BaseModel):
+    """Schedule settings. Send only what you change; `null` means inherit from the level
+    above (job → server → global)."""
+
+    interval: str | None = Field(None, description='e.g. "1D", "12h", "2h30m", "1W", "1M"')
+    weekdays: list[int] | None = Field(None, description="allowed days, 0 = Sunday … 6")
+    timezone: str | None = Field(None, description='IANA zone, e.g. "Europe/Berlin"')
+    grace_minutes: int | None = Field(None, ge=0, le=60 * 24 * 366)
+    monitoring_enabled: bool | None = None
+    reminder: Reminder | None = None
+    reminder_minutes: int | None = Field(None, ge=1, description="custom reminder period")
+    escalation_after_minutes: int | None = Field(None, ge=0, description="0 = never")
+    paused_until: datetime | None = Field(None, description="no overdue alerts until then")
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            return format_interval(parse_interval(value))
+        except IntervalError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("weekdays")
+    @classmethod
+    def _weekdays(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and any(day < 0 or day > 6 for day in value):
+            raise ValueError("weekdays are 0 (Sunday) to 6 (Saturday)")
+        return sorted(set(value)) if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("paused_until")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
+        return value
+
+
+SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)
+_BLANK_IS_EMPTY_STRING = ("interval", "timezone", "reminder")
+
+
+class DefaultsIn(ScheduleSettingsIn):
+    adopt_learned: bool | None = Field(
+        None, description="jobs without a schedule use the learned one"
+    )
+    min_learned_confidence: float | None = Field(None, ge=0, le=1)
+
+
+def apply_settings(
+    target: BackupJob | Server | MonitoringDefaults, values: ScheduleSettingsIn
+) -> None:
+    """Save the fields that were sent (None = inherit) and refresh the jobs they affect."""
+    changed = sorted(values.model_fields_set)
+    for name in changed:
+        value = getattr(values, name)
+        blank = "" if name in _BLANK_IS_EMPTY_STRING else None
+        setattr(target, name, blank if value is None else value)
+    target.save(update_fields=changed or None)
+
+    if isinstance(target, BackupJob):
+        jobs = [target]
+    elif isinstance(target, Server):
+        jobs = list(BackupJob.objects.filter(server=target))
+    else:
+        jobs = list(BackupJob.objects.all())
+    for job in jobs:
+        if "interval" in changed:
+            # A new interval steps from the latest run, not from a first run long ago.
+            BackupJob.objects.filter(pk=job.pk).update(schedule_anchor=job.last_run_at)
+        monitor.refresh(job)
+
+
+def apply_to_jobs(job_ids: list[int], values: ScheduleSettingsIn) -> int:
+    """Bulk edit: the same settings on many jobs."""
+    jobs = list(BackupJob.objects.filter(pk__in=job_ids))
+    for job in jobs:
+        apply_settings(job, values)
+    return len(jobs)
