@@ -71,6 +71,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    """New encryption key; every stored secret is re-encrypted with it, then the old key goes."""
+    _setup_django()
+    from django.db import transaction
+
+    from duplistatus import crypto
+    from duplistatus.notifications.models import Channel
+
+    crypto.begin_rotation()
+    with transaction.atomic():
+        channels = list(Channel.objects.exclude(secrets=""))
+        for channel in channels:
+            channel.secrets = crypto.rotate(channel.secrets)
+            channel.save(update_fields=["secrets"])
+    crypto.finish_rotation()
+    print(f"Re-encrypted the secrets of {len(channels)} channel(s) with a new key.")
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
@@ -150,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="first restart the reminder period of overdue jobs from now",
     )
     scan.set_defaults(func=cmd_scan)
+
+    rotate = sub.add_parser("rotate-key", help="re-encrypt stored secrets with a new key")
+    rotate.set_defaults(func=cmd_rotate_key)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--quiet", action="store_true")

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "duplistatus.backups",
     "duplistatus.accounts",
+    "duplistatus.notifications",
 ]
 
 MIDDLEWARE = [

@@ -1,60 +1,139 @@
 """The background loop: `duplistatus worker` runs it alone; `duplistatus serve` runs it in a
-thread of its web process. Each pass does the due work and sleeps until the next; several
-workers may run against one database because every piece of work is claimed with a
-conditional UPDATE before it is done.
+thread of its web process. Several workers may share one database: every piece of work is
+claimed with a conditional UPDATE before it is done.
+
+Each pass: turn new events into deliveries, send what is due, and once a minute learn
+schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
+is due, the next scan, or until it is woken: in-process by `wake()` (ingest calls it when a
+report commits), across processes on PostgreSQL by NOTIFY on the `duplistatus` channel.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import datetime, timedelta
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection, transaction
 
 from duplistatus import clock
 
 log = logging.getLogger(__name__)
 
-CHECK_PERIOD_SECONDS = 60.0
+SCAN_PERIOD = timedelta(minutes=1)
+IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
+NOTIFY_CHANNEL = "duplistatus"
 _wake = threading.Event()
 
 
 def wake() -> None:
-    """Ask an in-process worker to run a pass now instead of at its next period."""
     _wake.set()
 
 
-def run_once() -> dict[str, int]:
-    """One pass over all due work; returns what it did, for logs and tests."""
-    from duplistatus.monitoring import monitor
+def wake_on_commit() -> None:
+    """Wake workers once the current transaction commits (in-process and on PostgreSQL)."""
 
-    now = clock.now()
-    return {
-        "learned": monitor.learn_pending(now),
-        "monitoring_events": monitor.scan(now).total,
-    }
+    def signal() -> None:
+        _wake.set()
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+    transaction.on_commit(signal)
 
 
-def run_forever(stop: threading.Event | None = None) -> None:
+class Worker:
+    def __init__(self) -> None:
+        self.last_scan: datetime | None = None
+
+    def run_once(self) -> dict[str, int]:
+        """One pass over all due work; returns what it did, for logs and tests."""
+        from duplistatus.monitoring import monitor
+        from duplistatus.notifications import outbox
+
+        now = clock.now()
+        done = {"queued": outbox.enqueue_events(now)}
+        if self.last_scan is None or now - self.last_scan >= SCAN_PERIOD:
+            self.last_scan = now
+            done["learned"] = monitor.learn_pending(now)
+            done["monitoring_events"] = monitor.scan(now).total
+            done["queued"] += outbox.enqueue_events(now)
+        done["sent"] = outbox.send_due(now).total
+        return done
+
+    def seconds_to_sleep(self) -> float:
+        from duplistatus.notifications import outbox
+
+        now = clock.now()
+        waits = [SCAN_PERIOD.total_seconds()]
+        if self.last_scan is not None:
+            waits.append((self.last_scan + SCAN_PERIOD - now).total_seconds())
+        if (due := outbox.next_due_at()) is not None:
+            waits.append((due - now).total_seconds())
+        return max(0.0, min(waits))
+
+
+def run_forever(stop: threading.Event | None = None, *, in_process: bool = False) -> None:
     stop = stop or threading.Event()
+    worker = Worker()
+    listener = _Listener() if not in_process else None
     log.info("worker started")
     while not stop.is_set():
         close_old_connections()
         try:
-            done = run_once()
+            done = worker.run_once()
             if any(done.values()):
                 log.info("worker pass: %s", done)
+            # Loop at once while there is more than one pass's worth of work.
+            if done.get("sent", 0) >= 100 or done.get("queued", 0) >= 500:
+                continue
+            timeout = worker.seconds_to_sleep()
         except Exception:
             # One bad pass must not end the loop; the next pass retries what is still due.
             log.exception("worker pass failed")
+            timeout = IDLE_POLL_SECONDS
         finally:
             close_old_connections()
-        _wake.wait(CHECK_PERIOD_SECONDS)
-        _wake.clear()
+        if listener is not None:
+            listener.wait(timeout)
+        else:
+            _wake.wait(timeout)
+            _wake.clear()
     log.info("worker stopped")
 
 
+class _Listener:
+    """Sleep until woken: PostgreSQL LISTEN when available, else short polls."""
+
+    def __init__(self) -> None:
+        self.conn = None
+        if connection.vendor == "postgresql":
+            try:
+                import psycopg
+
+                params = connection.get_connection_params()
+                self.conn = psycopg.connect(**params, autocommit=True)
+                self.conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            except Exception:
+                log.warning("LISTEN unavailable; polling instead", exc_info=True)
+                self.conn = None
+
+    def wait(self, timeout: float) -> None:
+        if self.conn is None:
+            _wake.wait(min(timeout, IDLE_POLL_SECONDS))
+            _wake.clear()
+            return
+        try:
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except Exception:
+            log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+            self.__init__()  # type: ignore[misc]
+
+
 def start_in_background() -> threading.Thread:
-    thread = threading.Thread(target=run_forever, name="duplistatus-worker", daemon=True)
+    thread = threading.Thread(
+        target=run_forever, kwargs={"in_process": True}, name="duplistatus-worker", daemon=True
+    )
     thread.start()
     return thread

@@ -18,6 +18,7 @@ from ninja import Router
 
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Server
+from duplistatus.humanize import format_duration
 from duplistatus.ingest.parse import ParseError, parse_body, resolve_identity
 from duplistatus.ingest.store import DuplicateReport, Upload, keep_unparsed, store_report
 from duplistatus.monitoring import monitor
@@ -294,9 +295,3 @@ def _backup_json(run: BackupRun) -> dict[str, Any]:
         "errors_array": json.dumps(run.errors) if run.errors else None,
         "available_backups": run.available_versions,
     }
-
-
-def format_duration(seconds: float) -> str:
-    """HH:MM:SS; hours go past 24 rather than wrapping."""
-    total = int(round(seconds))
-    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"

@@ -12,6 +12,7 @@ from datetime import datetime
 import zstandard
 from django.db import IntegrityError, transaction
 
+from duplistatus import worker
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
@@ -143,6 +144,7 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
             details={"status": run.status, "server_id": server.pk},
         )
         _update_job(job, server, run, now)
+        worker.wake_on_commit()  # notifications go out promptly, after the response
     return run
 
 

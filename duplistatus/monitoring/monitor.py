@@ -211,6 +211,10 @@ def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
                         details=_event_details(job, decision, now),
                     )
                     result.events.setdefault(decision.event, []).append(job.pk)
+    if result.total:
+        from duplistatus import worker
+
+        worker.wake()
     return result
 
 

@@ -10,7 +10,7 @@ import pytest
 from .. import apprise as apprise_kind
 from ..base import PermanentError, TransientError
 from ._support import error_texts, make_message
-from .conftest import HttpPeer, Reply
+from .peers import HttpPeer, Reply
 
 pytestmark = pytest.mark.timeout(60)  # Apprise loads ~200 plugins on first use
 

@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from .. import email as email_kind
 from ..base import PermanentError, TransientError
 from ._support import error_texts, make_message
-from .conftest import Pki, free_port
+from .peers import Pki, free_port
 
 pytestmark = pytest.mark.timeout(30)
 

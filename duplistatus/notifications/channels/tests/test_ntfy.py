@@ -11,7 +11,7 @@ import pytest
 from .. import ntfy
 from ..base import PermanentError, TransientError
 from ._support import error_texts, make_message
-from .conftest import HttpPeer, Reply
+from .peers import HttpPeer, Reply
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -10,7 +10,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from .. import webhook
 from ..base import PermanentError, TransientError
 from ._support import error_texts, make_message
-from .conftest import HttpPeer, Received, Reply
+from .peers import HttpPeer, Received, Reply
 
 pytestmark = pytest.mark.timeout(30)
 

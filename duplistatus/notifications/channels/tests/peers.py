@@ -1,8 +1,5 @@
-"""Real peers on 127.0.0.1 for the channel tests: an HTTP server, SMTP servers, a trusted CA.
-
-Nothing here is a mock: the channels talk to these servers over real sockets, and the
-servers record what arrived.
-"""
+"""Real HTTP peers on 127.0.0.1 for tests: a server that records requests and answers as a
+test tells it. Used by the channel tests and by the outbox tests."""
 
 from __future__ import annotations
 
@@ -11,13 +8,12 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trustme
 
 
@@ -55,7 +51,7 @@ Responder = Callable[[Received], Reply]
 class HttpPeer:
     """A threaded HTTP server that records requests and answers with what a test sets."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0) -> None:
         self.received: list[Received] = []
         self.responder: Responder = lambda request: Reply(200, {"id": "msg123"})
         peer = self
@@ -93,7 +89,7 @@ class HttpPeer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.server.block_on_close = False
         if tls is not None:
@@ -115,27 +111,6 @@ class HttpPeer:
         self.server.server_close()
 
 
-@pytest.fixture
-def http_peer() -> Iterator[HttpPeer]:
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
-
-
-@pytest.fixture
-def https_peer(pki: Pki) -> Iterator[HttpPeer]:
-    """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
-    peer = HttpPeer(tls=pki.server_context)
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
-
-
 def free_port() -> int:
     """A port nothing listens on right now (bound, then released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -143,25 +118,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def closed_port() -> int:
-    return free_port()
-
-
 @dataclass
 class Pki:
     ca: trustme.CA
     ca_file: Path
     server_context: ssl.SSLContext
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """A throwaway CA and a server certificate for localhost / 127.0.0.1 issued by it."""
-    ca = trustme.CA()
-    certificate = ca.issue_cert("localhost", "127.0.0.1")
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    certificate.configure_cert(context)
-    ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    return Pki(ca, ca_file, context)

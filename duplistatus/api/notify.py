@@ -1,0 +1,301 @@
+"""Notification channels and the delivery log, under /api/v1/. Secrets are write-only: they
+are accepted in `config` but never returned; `secrets_set` names the ones that are stored."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+from django.db.models import Count, Q
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema
+from ninja.errors import HttpError
+from pydantic import field_validator
+
+from duplistatus import clock
+from duplistatus.notifications import outbox
+from duplistatus.notifications.channels import KINDS
+from duplistatus.notifications.channels.base import EVENT_KINDS
+from duplistatus.notifications.models import (
+    DEFAULT_EVENT_KINDS,
+    DEFAULT_URGENT_KINDS,
+    Channel,
+    Delivery,
+)
+
+router = Router(tags=["notifications"])
+
+
+class ChannelIn(Schema):
+    kind: str | None = Field(None, description="ntfy | email | webhook | apprise")
+    name: str | None = Field(None, min_length=1, max_length=100)
+    enabled: bool | None = None
+    config: dict[str, Any] | None = Field(
+        None, description="the kind's settings; secrets write-only"
+    )
+    event_kinds: list[str] | None = Field(None, description="event kinds this channel receives")
+    rate_per_minute: float | None = Field(None, ge=0, description="0 = no rate limit")
+    burst: int | None = Field(None, ge=1, le=10_000)
+    batch_threshold: int | None = Field(None, ge=0, description="0 = never batch")
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_timezone: str | None = None
+    urgent_kinds: list[str] | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of: {', '.join(sorted(KINDS))}")
+        return value
+
+    @field_validator("event_kinds", "urgent_kinds")
+    @classmethod
+    def _kinds(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (bad := sorted(set(value) - set(EVENT_KINDS))):
+            raise ValueError(f"unknown event kind(s) {bad}; one of: {', '.join(EVENT_KINDS)}")
+        return value
+
+    @field_validator("quiet_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Health(Schema):
+    last_success_at: datetime | None
+    last_error_at: datetime | None
+    last_error: str
+    consecutive_failures: int
+    queued: int
+    dead: int
+
+
+class ChannelOut(Schema):
+    id: int
+    kind: str
+    name: str
+    enabled: bool
+    config: dict[str, Any]
+    secrets_set: list[str]
+    event_kinds: list[str]
+    rate_per_minute: float
+    burst: int
+    batch_threshold: int
+    quiet_start: time | None
+    quiet_end: time | None
+    quiet_timezone: str
+    urgent_kinds: list[str]
+    health: Health
+
+
+def channel_out(channel: Channel, counts: dict[str, int] | None = None) -> ChannelOut:
+    if counts is None:
+        counts = _counts(Channel.objects.filter(pk=channel.pk))[channel.pk]
+    return ChannelOut(
+        id=channel.pk,
+        kind=channel.kind,
+        name=channel.name,
+        enabled=channel.enabled,
+        config=channel.config,
+        secrets_set=channel.secrets_set,
+        event_kinds=channel.event_kinds or DEFAULT_EVENT_KINDS,
+        rate_per_minute=channel.rate_per_minute,
+        burst=channel.burst,
+        batch_threshold=channel.batch_threshold,
+        quiet_start=channel.quiet_start,
+        quiet_end=channel.quiet_end,
+        quiet_timezone=channel.quiet_timezone,
+        urgent_kinds=channel.urgent_kinds or DEFAULT_URGENT_KINDS,
+        health=Health(
+            last_success_at=channel.last_success_at,
+            last_error_at=channel.last_error_at,
+            last_error=channel.last_error,
+            consecutive_failures=channel.consecutive_failures,
+            queued=counts["queued"],
+            dead=counts["dead"],
+        ),
+    )
+
+
+def _counts(channels: Any) -> dict[int, dict[str, int]]:
+    waiting = [Delivery.Status.QUEUED, Delivery.Status.RETRYING, Delivery.Status.SENDING]
+    rows = channels.annotate(
+        queued=Count("deliveries", filter=Q(deliveries__status__in=waiting)),
+        dead=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.DEAD)),
+    ).values("pk", "queued", "dead")
+    return {row["pk"]: row for row in rows}
+
+
+@router.get("/channels", response=list[ChannelOut], summary="Notification channels")
+def list_channels(request: HttpRequest) -> list[ChannelOut]:
+    channels = list(Channel.objects.all())
+    counts = _counts(Channel.objects.all())
+    return [channel_out(c, counts[c.pk]) for c in channels]
+
+
+@router.post("/channels", response={201: ChannelOut}, summary="Add a channel")
+def create_channel(request: HttpRequest, body: ChannelIn) -> tuple[int, ChannelOut]:
+    if not body.kind or not body.name:
+        raise HttpError(422, "kind and name are required")
+    now = clock.now()
+    channel = Channel(
+        kind=body.kind,
+        name=body.name,
+        created_at=now,
+        updated_at=now,
+        event_kinds=list(DEFAULT_EVENT_KINDS),
+    )
+    _apply(channel, body, new=True)
+    return 201, channel_out(channel)
+
+
+@router.get("/channels/{channel_id}", response=ChannelOut, summary="One channel")
+def get_channel(request: HttpRequest, channel_id: int) -> ChannelOut:
+    return channel_out(get_object_or_404(Channel, pk=channel_id))
+
+
+@router.patch(
+    "/channels/{channel_id}",
+    response=ChannelOut,
+    summary="Change a channel; config fields not sent keep their values",
+)
+def patch_channel(request: HttpRequest, channel_id: int, body: ChannelIn) -> ChannelOut:
+    channel = get_object_or_404(Channel, pk=channel_id)
+    if body.kind is not None and body.kind != channel.kind:
+        raise HttpError(422, "a channel's kind cannot change; add a new channel")
+    _apply(channel, body, new=False)
+    return channel_out(channel)
+
+
+def _apply(channel: Channel, body: ChannelIn, *, new: bool) -> None:
+    for name in body.model_fields_set - {"kind", "config"}:
+        value = getattr(body, name)
+        if name == "quiet_timezone":
+            value = value or ""
+        if value is not None or name in ("quiet_start", "quiet_end"):
+            setattr(channel, name, value)
+    if body.config is not None or new:
+        # Secrets not sent again keep their stored values: the API never returns them.
+        merged = {**({} if new else channel.full_config()), **(body.config or {})}
+        try:
+            channel.set_config(merged)
+        except pydantic.ValidationError as exc:
+            raise HttpError(422, _config_error(exc)) from None
+    channel.updated_at = clock.now()
+    channel.save()
+
+
+def _config_error(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_input=False):
+        where = ".".join(str(p) for p in error["loc"]) or "config"
+        parts.append(f"{where}: {error['msg']}")
+    return "invalid config: " + "; ".join(parts)
+
+
+@router.delete("/channels/{channel_id}", response={204: None}, summary="Remove a channel")
+def delete_channel(request: HttpRequest, channel_id: int) -> tuple[int, None]:
+    get_object_or_404(Channel, pk=channel_id).delete()
+    return 204, None
+
+
+class DeliveryOut(Schema):
+    id: int
+    uid: str
+    channel_id: int
+    event_id: int | None
+    job_id: int | None
+    kind: str
+    priority: int
+    title: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    latency_ms: float | None
+    last_error: str
+    detail: str
+
+
+def delivery_out(d: Delivery) -> DeliveryOut:
+    return DeliveryOut(
+        id=d.pk,
+        uid=str(d.uid),
+        channel_id=d.channel_id,
+        event_id=d.event_id,
+        job_id=d.job_id,
+        kind=d.kind,
+        priority=d.priority,
+        title=d.title,
+        status=d.status,
+        attempts=d.attempts,
+        created_at=d.created_at,
+        next_attempt_at=d.next_attempt_at,
+        sent_at=d.sent_at,
+        latency_ms=d.latency_ms,
+        last_error=d.last_error,
+        detail=d.detail,
+    )
+
+
+@router.post(
+    "/channels/{channel_id}/test",
+    response=DeliveryOut,
+    summary="Send a test message now and return the real outcome",
+)
+def test_channel(request: HttpRequest, channel_id: int) -> DeliveryOut:
+    return delivery_out(outbox.send_test(get_object_or_404(Channel, pk=channel_id)))
+
+
+@router.get("/deliveries", response=list[DeliveryOut], summary="The delivery log, newest first")
+def list_deliveries(
+    request: HttpRequest,
+    status: str | None = None,
+    channel: int | None = None,
+    job: int | None = None,
+    limit: int = 100,
+) -> list[DeliveryOut]:
+    rows = Delivery.objects.order_by("-created_at", "-id")
+    if status:
+        rows = rows.filter(status=status)
+    if channel is not None:
+        rows = rows.filter(channel_id=channel)
+    if job is not None:
+        rows = rows.filter(job_id=job)
+    return [delivery_out(d) for d in rows[: max(1, min(limit, 1000))]]
+
+
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    response=DeliveryOut,
+    summary="Queue a delivery again now (e.g. a dead one after fixing the channel)",
+)
+def retry_delivery(request: HttpRequest, delivery_id: int) -> DeliveryOut:
+    return delivery_out(outbox.retry(get_object_or_404(Delivery, pk=delivery_id)))
+
+
+@router.get("/deliveries/backlog", response=dict, summary="What waits in the queue")
+def backlog(request: HttpRequest) -> dict[str, Any]:
+    now = clock.now()
+    waiting = Delivery.objects.filter(
+        status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING, Delivery.Status.SENDING]
+    )
+    by_status = dict(waiting.values_list("status").annotate(n=Count("id")).order_by())
+    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "waiting": sum(by_status.values()),
+        "by_status": by_status,
+        "due_now": outbox.due_deliveries(now).count(),
+        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        "dead": Delivery.objects.filter(status=Delivery.Status.DEAD).count(),
+    }

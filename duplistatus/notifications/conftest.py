@@ -1,0 +1,53 @@
+"""Real peers on 127.0.0.1 for the channel tests: an HTTP server, SMTP servers, a trusted CA.
+
+Nothing here is a mock: the channels talk to these servers over real sockets, and the
+servers record what arrived.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import pytest
+import trustme
+
+from duplistatus.notifications.channels.tests.peers import HttpPeer, Pki, free_port
+
+
+@pytest.fixture
+def http_peer() -> Iterator[HttpPeer]:
+    peer = HttpPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def https_peer(pki: Pki) -> Iterator[HttpPeer]:
+    """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
+    peer = HttpPeer(tls=pki.server_context)
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """A throwaway CA and a server certificate for localhost / 127.0.0.1 issued by it."""
+    ca = trustme.CA()
+    certificate = ca.issue_cert("localhost", "127.0.0.1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    certificate.configure_cert(context)
+    ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Pki(ca, ca_file, context)

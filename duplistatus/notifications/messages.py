@@ -1,0 +1,172 @@
+"""From an event to the words of a notification: the template variables (plain data), the
+message kind and priority, and the webhook document. Rendering itself is in templates.py."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from duplistatus import clock
+from duplistatus.backups.models import BackupJob, BackupRun, Event
+from duplistatus.humanize import format_duration, human_size, human_span
+
+from . import templates
+
+PRIORITY = {
+    "fatal": 5,
+    "escalation": 5,
+    "error": 4,
+    "overdue": 4,
+    "warning": 3,
+    "reminder": 3,
+    "recovered": 3,
+    "test": 3,
+    "summary": 3,
+    "success": 2,
+}
+TAGS = {
+    "success": ("white_check_mark",),
+    "warning": ("warning",),
+    "error": ("x",),
+    "fatal": ("stop_sign",),
+    "overdue": ("alarm_clock",),
+    "reminder": ("alarm_clock",),
+    "escalation": ("rotating_light",),
+    "recovered": ("white_check_mark",),
+    "test": ("test_tube",),
+    "summary": ("bar_chart",),
+}
+LOG_TEXT_LIMIT = 4000
+
+
+def base_url() -> str:
+    return os.environ.get("DUPLISTATUS_BASE_URL", "http://localhost:9666").rstrip("/")
+
+
+def message_kind(event: Event) -> str:
+    """`backup_result` events are named after the run's status: success, warning, …"""
+    if event.kind == Event.Kind.BACKUP_RESULT:
+        status = (event.run.status if event.run else event.details.get("status", "")).lower()
+        return status if status in templates.RUN_KINDS else "error"
+    return str(event.kind)
+
+
+def _local(moment: datetime | None, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
+
+
+def context(event: Event, *, now: datetime | None = None) -> dict[str, Any]:
+    """The template variables for an event, as plain strings and numbers."""
+    from duplistatus.monitoring import monitor  # monitoring imports notifications' callers
+
+    now = now or clock.now()
+    job: BackupJob = event.job
+    server = job.server
+    schedule = monitor.job_schedule(job)
+    tz = schedule.tz
+    run: BackupRun | None = event.run
+    kind = message_kind(event)
+    overdue_since = event.details.get("overdue_since")
+    overdue_from = datetime.fromisoformat(overdue_since) if overdue_since else None
+    overdue_seconds = event.details.get("overdue_seconds")
+    overdue_for = (
+        timedelta(seconds=overdue_seconds)
+        if overdue_seconds is not None
+        else (now - overdue_from if overdue_from else None)
+    )
+    values: dict[str, Any] = {
+        "event_kind": kind,
+        "server_name": server.name,
+        "server_alias": server.alias or server.name,
+        "server_note": server.note,
+        "server_url": "",
+        "backup_name": job.name,
+        "status": run.status if run else kind,
+        "last_backup_date": _local(job.last_run_at, tz),
+        "last_elapsed": human_span(now - job.last_run_at) if job.last_run_at else "",
+        "expected_date": _local(job.next_expected_at, tz),
+        "expected_elapsed": human_span(now - job.next_expected_at) if job.next_expected_at else "",
+        "backup_interval": schedule.interval_text,
+        "overdue_tolerance": human_span(schedule.grace),
+        "job_url": f"{base_url()}/jobs/{job.pk}/",
+        "consecutive_failures": job.consecutive_failures,
+        "overdue_for": human_span(overdue_for),
+        "learned_schedule": job.learned_description,
+        "available_versions": "",
+        "storage_size": "",
+    }
+    latest = run or job.last_run
+    if latest is not None:
+        values.update(
+            available_versions=latest.backup_list_count or len(latest.available_versions) or 0,
+            storage_size=human_size(latest.known_file_size),
+        )
+    if run is not None:
+        log_lines = run.warnings + run.errors or run.log_lines
+        values.update(
+            backup_date=_local(run.begin_time, tz),
+            duration=format_duration(run.duration_seconds or 0),
+            uploaded_size=human_size(run.bytes_uploaded),
+            file_count=run.examined_files,
+            file_size=human_size(run.size_of_examined_files),
+            messages_count=run.messages_count,
+            warnings_count=run.warnings_count,
+            errors_count=run.errors_count,
+            log_text="\n".join(log_lines)[:LOG_TEXT_LIMIT],
+            run_url=f"{base_url()}/runs/{run.pk}/",
+            exception=run.exception,
+        )
+    return values
+
+
+def payload(event: Event, kind: str, title: str, body: str, values: dict[str, Any]) -> dict:
+    """The webhook document (see channels/webhook): event, job, server, run, links."""
+    job, run = event.job, event.run
+    return {
+        "type": kind,
+        "event": {
+            "id": event.pk,
+            "kind": kind,
+            "title": title,
+            "text": body,
+            "priority": PRIORITY.get(kind, 3),
+            "created_at": event.created_at.isoformat(),
+            "details": event.details,
+        },
+        "job": {
+            "id": job.pk,
+            "name": job.name,
+            "backup_id": job.backup_id,
+            "last_status": job.last_status,
+            "next_expected_at": _iso(job.next_expected_at),
+            "consecutive_failures": job.consecutive_failures,
+        },
+        "server": {
+            "id": job.server_id,
+            "machine_id": job.server.key,
+            "name": job.server.name,
+            "alias": job.server.alias,
+        },
+        "run": None
+        if run is None
+        else {
+            "id": run.pk,
+            "status": run.status,
+            "operation": run.operation,
+            "begin_time": _iso(run.begin_time),
+            "end_time": _iso(run.end_time),
+            "duration_seconds": run.duration_seconds,
+            "warnings": run.warnings_count,
+            "errors": run.errors_count,
+            "examined_files": run.examined_files,
+            "uploaded_bytes": run.bytes_uploaded,
+            "version": run.version,
+        },
+        "links": {"job": values["job_url"], **({"run": values["run_url"]} if run else {})},
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -1,0 +1,147 @@
+"""Channels (where notifications go) and deliveries (the outbox).
+
+A *channel* is one configured destination: an ntfy topic, a list of e-mail recipients, a
+webhook, an Apprise URL. Its settings are split: `config` holds what may be shown, `secrets`
+holds passwords, tokens and secret URLs, encrypted (see duplistatus.crypto).
+
+A *delivery* is one message for one channel. The worker claims due deliveries with a
+conditional UPDATE, sends them, and retries transient failures with backoff until the
+retry horizon; then the delivery is `dead` and shows in the delivery log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+
+from duplistatus import crypto
+from duplistatus.backups.models import BackupJob, Event
+
+from .channels import get as get_kind
+
+# What a channel hears about until notification rules say otherwise: every run that was not
+# a plain success, and the monitoring events.
+DEFAULT_EVENT_KINDS = [
+    "warning",
+    "error",
+    "fatal",
+    "overdue",
+    "reminder",
+    "escalation",
+    "recovered",
+]
+DEFAULT_URGENT_KINDS = ["fatal", "escalation"]
+
+
+class Channel(models.Model):
+    kind = models.CharField(max_length=20)
+    name = models.CharField(max_length=100)
+    enabled = models.BooleanField(default=True)
+    config = models.JSONField(default=dict)  # without secrets
+    secrets = models.TextField(blank=True, default="")  # encrypted JSON of the secret fields
+    event_kinds = models.JSONField(default=list)  # which event kinds it receives
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    # Flow control. A token bucket: `rate_per_minute` tokens a minute up to `burst`; 0 = off.
+    rate_per_minute = models.FloatField(default=12)
+    burst = models.PositiveIntegerField(default=30)
+    tokens = models.FloatField(default=30)
+    tokens_at = models.DateTimeField(null=True, blank=True)
+    # More than this many deliveries due at once become one digest (0 = never batch).
+    batch_threshold = models.PositiveIntegerField(default=10)
+    # Quiet hours: non-urgent deliveries wait for the window to end.
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    quiet_timezone = models.CharField(max_length=64, blank=True, default="")
+    urgent_kinds = models.JSONField(default=list)
+
+    # Health, for the channel list.
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    consecutive_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def full_config(self) -> dict[str, Any]:
+        """Config with its secrets, for sending only; never returned or logged."""
+        return {**self.config, **crypto.decrypt(self.secrets)}
+
+    def set_config(self, values: dict[str, Any]) -> None:
+        """Validate with the kind's schema and split off the secrets for encryption."""
+        kind = get_kind(self.kind)
+        validated = kind.Config.model_validate(values).model_dump(mode="json")
+        secret = {k: v for k, v in validated.items() if k in kind.secret_fields and v}
+        self.config = {k: v for k, v in validated.items() if k not in kind.secret_fields}
+        self.secrets = crypto.encrypt(secret)
+
+    @property
+    def secrets_set(self) -> list[str]:
+        return sorted(crypto.decrypt(self.secrets))
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        RETRYING = "retrying"
+        SENT = "sent"
+        DEAD = "dead"
+        BATCHED = "batched"  # folded into a digest delivery
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True)  # stable id receivers dedupe on
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE)
+    job = models.ForeignKey(BackupJob, null=True, blank=True, on_delete=models.SET_NULL)
+    digest = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    kind = models.CharField(max_length=20)  # success | warning | … | overdue | test | summary
+    priority = models.PositiveSmallIntegerField(default=3)  # 1..5, higher first
+    title = models.CharField(max_length=300)
+    body = models.TextField()
+    body_markdown = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
+    payload = models.JSONField(default=dict)
+    click_url = models.CharField(max_length=500, blank=True, default="")
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True)  # a sender's lease
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    detail = models.TextField(blank=True, default="")  # e.g. the SMTP server's reply
+    sent_at = models.DateTimeField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True)  # of the successful attempt
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "channel"],
+                name="delivery_once_per_event",
+                condition=Q(event__isnull=False),
+            )
+        ]
+        indexes = [
+            # The sender's query: what is due, most urgent first.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_due",
+                condition=Q(status__in=["queued", "retrying", "sending"]),
+            ),
+            models.Index(fields=["channel", "created_at"], name="delivery_channel"),
+            models.Index(fields=["job", "created_at"], name="delivery_job"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.channel_id} [{self.status}]"

@@ -1,0 +1,414 @@
+"""The outbox: events become deliveries, deliveries get sent, failures wait and retry.
+
+Both steps claim their rows with conditional UPDATEs, so any number of workers can run:
+
+1. `enqueue_events`: an event is taken by `UPDATE … SET processed_at WHERE processed_at IS
+   NULL`; in the same transaction one delivery per destination is written with its message
+   rendered. A crash rolls both back and the event is taken again.
+2. `send_due`: a due delivery is taken by `UPDATE … SET status='sending', claimed_until=…`
+   and sent outside any transaction. A sender that dies leaves the claim to expire; the
+   delivery is then sent again with the same id, which receivers use to drop the repeat
+   (at-least-once).
+
+Transient failures retry with exponential backoff and jitter until the retry horizon
+(default 24 h), then the delivery is `dead`; permanent failures are dead at once.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pydantic
+from django.db import transaction
+from django.db.models import F, Q
+
+from duplistatus import clock, crypto
+from duplistatus.backups.models import Event
+
+from . import flow, messages, policy, templates
+from .channels import DeliveryError, Message, PermanentError, TransientError
+from .channels import get as get_kind
+from .models import DEFAULT_URGENT_KINDS, Channel, Delivery
+
+log = logging.getLogger(__name__)
+
+CLAIM_LEASE = timedelta(seconds=int(os.environ.get("DUPLISTATUS_CLAIM_LEASE_SECONDS", "300")))
+SEND_BATCH = 100
+
+
+def retry_horizon() -> timedelta:
+    return timedelta(hours=float(os.environ.get("DUPLISTATUS_RETRY_HORIZON_HOURS", "24")))
+
+
+# --------------------------------------------------------------------------- events → deliveries
+
+
+def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
+    """Turn unprocessed events into deliveries; returns how many deliveries were written."""
+    now = now or clock.now()
+    ids = list(
+        Event.objects.filter(processed_at=None).order_by("id").values_list("pk", flat=True)[:limit]
+    )
+    channels = list(Channel.objects.filter(enabled=True))
+    written = 0
+    for event_id in ids:
+        with transaction.atomic():
+            if not Event.objects.filter(pk=event_id, processed_at=None).update(processed_at=now):
+                continue  # another worker took it
+            event = Event.objects.select_related("job__server", "run", "job__last_run").get(
+                pk=event_id
+            )
+            kind = messages.message_kind(event)
+            targets = policy.destinations(kind, channels)
+            if not targets:
+                continue
+            values = messages.context(event, now=now)
+            Delivery.objects.bulk_create(
+                [build_delivery(channel, kind, values, now, event=event) for channel in targets]
+            )
+            written += len(targets)
+    return written
+
+
+def build_delivery(
+    channel: Channel, kind: str, values: dict, now: datetime, *, event: Event | None = None
+) -> Delivery:
+    """Render the message for one destination and make its outbox row (not saved)."""
+    template = templates.DEFAULTS[kind]
+    title = templates.render(template.title, values)
+    body = templates.render(template.body, values)
+    payload = (
+        messages.payload(event, kind, title, body, values)
+        if event
+        else {
+            "type": kind,
+            "event": {"kind": kind, "title": title, "text": body},
+            "job": None,
+            "server": None,
+            "run": None,
+            "links": {},
+        }
+    )
+    return Delivery(
+        channel=channel,
+        event=event,
+        job=event.job if event else None,
+        kind=kind,
+        priority=messages.PRIORITY.get(kind, 3),
+        title=title[:300],
+        body=body,
+        body_markdown=body,
+        body_html=text_to_html(body),
+        payload=payload,
+        click_url=values.get("run_url") or values.get("job_url") or "",
+        status=Delivery.Status.QUEUED,
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
+_URL = re.compile(r"https?://[^\s<>\"]+")
+
+
+def text_to_html(text: str) -> str:
+    escaped = html.escape(text)
+    linked = _URL.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', escaped)
+    paragraphs = "".join(f"<p>{p.replace(chr(10), '<br>')}</p>" for p in linked.split("\n\n"))
+    return f'<div style="font-family:sans-serif">{paragraphs}</div>'
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+    deferred: int = 0  # quiet hours or rate limit
+    batched: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retrying + self.dead + self.batched
+
+
+def due_deliveries(now: datetime):
+    return Delivery.objects.filter(
+        Q(status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING], next_attempt_at__lte=now)
+        | Q(status=Delivery.Status.SENDING, claimed_until__lt=now)
+    )
+
+
+def next_due_at() -> datetime | None:
+    """When the earliest waiting delivery becomes due (for the worker's sleep)."""
+    row = (
+        Delivery.objects.filter(status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING])
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return row
+
+
+def send_due(now: datetime | None = None, *, limit: int = SEND_BATCH) -> SendReport:
+    """Send what is due, most urgent first."""
+    now = now or clock.now()
+    report = SendReport()
+    due = list(
+        due_deliveries(now)
+        .select_related("channel")
+        .order_by("-priority", "next_attempt_at", "id")[:limit]
+    )
+    by_channel: dict[int, list[Delivery]] = defaultdict(list)
+    for delivery in due:
+        by_channel[delivery.channel_id].append(delivery)
+    for channel_deliveries in by_channel.values():
+        channel = channel_deliveries[0].channel
+        channel_deliveries = _batch(channel, channel_deliveries, now, report)
+        for delivery in channel_deliveries:
+            _send_if_allowed(channel, delivery, now, report)
+    return report
+
+
+def _batch(
+    channel: Channel, due: list[Delivery], now: datetime, report: SendReport
+) -> list[Delivery]:
+    """More than `batch_threshold` non-urgent deliveries due at once → one digest."""
+    urgent = set(channel.urgent_kinds or DEFAULT_URGENT_KINDS)
+    foldable = [d for d in due if d.kind not in urgent and d.kind not in ("summary", "test")]
+    if not channel.batch_threshold or len(foldable) <= channel.batch_threshold:
+        return due
+    with transaction.atomic():
+        ids = [d.pk for d in foldable]
+        lines = [f"• {d.title}" for d in foldable]
+        digest = Delivery.objects.create(
+            channel=channel,
+            kind="summary",
+            priority=max(d.priority for d in foldable),
+            title=f"{len(foldable)} backup notifications",
+            body="\n".join(lines),
+            body_markdown="\n".join(lines),
+            body_html=text_to_html("\n".join(lines)),
+            payload={"type": "summary", "items": [d.payload for d in foldable]},
+            click_url=messages.base_url() + "/",
+            created_at=now,
+            next_attempt_at=now,
+        )
+        taken = Delivery.objects.filter(
+            pk__in=ids, status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING]
+        ).update(
+            status=Delivery.Status.BATCHED, digest=digest, detail=f"sent in digest {digest.uid}"
+        )
+        report.batched += taken
+    rest = [d for d in due if d not in foldable]
+    return [digest, *rest]
+
+
+def _send_if_allowed(
+    channel: Channel, delivery: Delivery, now: datetime, report: SendReport
+) -> None:
+    if not channel.enabled:
+        Delivery.objects.filter(pk=delivery.pk, status=delivery.status).update(
+            status=Delivery.Status.DEAD, last_error="the channel was disabled before sending"
+        )
+        report.dead += 1
+        return
+    urgent = delivery.kind in (channel.urgent_kinds or DEFAULT_URGENT_KINDS)
+    if not urgent and (quiet := _quiet_hours(channel)) and (until := quiet.ends_after(now)):
+        Delivery.objects.filter(pk=delivery.pk, next_attempt_at=delivery.next_attempt_at).update(
+            next_attempt_at=until
+        )
+        report.deferred += 1
+        return
+    wait = _take_token(channel, now)
+    if wait:
+        Delivery.objects.filter(pk=delivery.pk, next_attempt_at=delivery.next_attempt_at).update(
+            next_attempt_at=now + wait
+        )
+        report.deferred += 1
+        return
+    outcome = claim_and_send(delivery, now)
+    if outcome == "sent":
+        report.sent += 1
+    elif outcome == "retrying":
+        report.retrying += 1
+    elif outcome == "dead":
+        report.dead += 1
+
+
+def _quiet_hours(channel: Channel) -> flow.QuietHours | None:
+    if channel.quiet_start is None or channel.quiet_end is None:
+        return None
+    try:
+        tz = (
+            ZoneInfo(channel.quiet_timezone) if channel.quiet_timezone else clock.default_timezone()
+        )
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = clock.default_timezone()
+    return flow.QuietHours(channel.quiet_start, channel.quiet_end, tz)
+
+
+def _take_token(channel: Channel, now: datetime) -> timedelta | None:
+    """Take one token from the channel's bucket; None when sent may go now."""
+    if channel.rate_per_minute <= 0:
+        return None
+    with transaction.atomic():
+        row = Channel.objects.select_for_update().get(pk=channel.pk)
+        bucket = flow.Bucket(row.tokens, row.tokens_at, row.rate_per_minute, row.burst)
+        after, wait = bucket.take(now)
+        if after is None:
+            return wait
+        Channel.objects.filter(pk=row.pk).update(tokens=after.tokens, tokens_at=after.at)
+    return None
+
+
+def claim_and_send(delivery: Delivery, now: datetime) -> str:
+    """Claim one delivery and send it. Returns its new status, or "" if someone else has it."""
+    claimed = (
+        Delivery.objects.filter(pk=delivery.pk)
+        .filter(
+            Q(
+                status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING],
+                next_attempt_at__lte=now,
+            )
+            | Q(status=Delivery.Status.SENDING, claimed_until__lt=now)
+        )
+        .update(
+            status=Delivery.Status.SENDING,
+            claimed_until=now + CLAIM_LEASE,
+            attempts=F("attempts") + 1,
+        )
+    )
+    if not claimed:
+        return ""
+    delivery = Delivery.objects.select_related("channel").get(pk=delivery.pk)
+    return _send(delivery, now)
+
+
+def _send(delivery: Delivery, now: datetime) -> str:
+    channel = delivery.channel
+    attempt = delivery.attempts
+    started = time.monotonic()
+    try:
+        kind = get_kind(channel.kind)
+        config = kind.Config.model_validate(channel.full_config())
+        result = kind.send(config, to_message(delivery))
+    except TransientError as exc:
+        return _failed(
+            delivery, attempt, now, exc.message, transient=True, retry_after=exc.retry_after
+        )
+    except PermanentError as exc:
+        return _failed(delivery, attempt, now, exc.message, transient=False)
+    except (crypto.SecretsUnreadable, pydantic.ValidationError, KeyError) as exc:
+        message = f"channel settings are not usable: {type(exc).__name__}"
+        return _failed(delivery, attempt, now, message, transient=False)
+    except Exception as exc:  # a bug must not lose the message: keep it for a retry
+        log.exception("unexpected error sending delivery %s", delivery.uid)
+        message = f"unexpected {type(exc).__name__}; will retry"
+        return _failed(delivery, attempt, now, message, transient=True)
+    latency = (time.monotonic() - started) * 1000
+    Delivery.objects.filter(pk=delivery.pk, attempts=attempt).update(
+        status=Delivery.Status.SENT,
+        sent_at=clock.now(),
+        latency_ms=latency,
+        detail=result.detail[:2000],
+        last_error="",
+        claimed_until=None,
+    )
+    Channel.objects.filter(pk=channel.pk).update(
+        last_success_at=clock.now(), consecutive_failures=0
+    )
+    log.info("delivery %s sent via %s in %.0f ms", delivery.uid, channel.name, latency)
+    return Delivery.Status.SENT
+
+
+def _failed(
+    delivery: Delivery,
+    attempt: int,
+    now: datetime,
+    error: str,
+    *,
+    transient: bool,
+    retry_after: float | None = None,
+) -> str:
+    status = Delivery.Status.DEAD
+    next_attempt = delivery.next_attempt_at
+    if transient:
+        wait = flow.backoff(attempt, retry_after=retry_after)
+        if now + wait <= delivery.created_at + retry_horizon():
+            status, next_attempt = Delivery.Status.RETRYING, now + wait
+    Delivery.objects.filter(pk=delivery.pk, attempts=attempt).update(
+        status=status,
+        next_attempt_at=next_attempt,
+        last_error=error[:2000],
+        claimed_until=None,
+    )
+    Channel.objects.filter(pk=delivery.channel_id).update(
+        last_error_at=now,
+        last_error=error[:2000],
+        consecutive_failures=F("consecutive_failures") + 1,
+    )
+    log.warning(
+        "delivery %s via channel %s failed (%s): %s",
+        delivery.uid,
+        delivery.channel_id,
+        status,
+        error,
+    )
+    return status
+
+
+def to_message(delivery: Delivery) -> Message:
+    from .channels.base import EVENT_KINDS
+
+    return Message(
+        delivery_id=str(delivery.uid),
+        kind=delivery.kind if delivery.kind in EVENT_KINDS else "summary",
+        title=delivery.title,
+        body=delivery.body,
+        body_markdown=delivery.body_markdown or None,
+        body_html=delivery.body_html or None,
+        priority=max(1, min(5, delivery.priority)),
+        tags=messages.TAGS.get(delivery.kind, ()),
+        click_url=delivery.click_url or None,
+        payload=delivery.payload,
+        created_at=delivery.created_at,
+    )
+
+
+# --------------------------------------------------------------------------- by hand
+
+
+def send_test(channel: Channel) -> Delivery:
+    """A test message through the same path as every other delivery, sent right away."""
+    now = clock.now()
+    values = {"event_kind": "test", "job_url": messages.base_url() + "/"}
+    delivery = build_delivery(channel, "test", values, now)
+    delivery.save()
+    claim_and_send(delivery, now)
+    delivery.refresh_from_db()
+    return delivery
+
+
+def retry(delivery: Delivery) -> Delivery:
+    """Queue a dead (or waiting) delivery again, now."""
+    Delivery.objects.filter(pk=delivery.pk).exclude(status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.QUEUED,
+        next_attempt_at=clock.now(),
+        claimed_until=None,
+    )
+    delivery.refresh_from_db()
+    return delivery
+
+
+__all__ = ["DeliveryError", "enqueue_events", "send_due", "send_test", "retry"]
