@@ -4,15 +4,10 @@ PostgreSQL named by DATABASE_URL (CI runs the suite on both)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import pytest
-
-# Settings read these at import; keep test runs out of the user's ./data.
-os.environ.setdefault("DUPLISTATUS_DATA_DIR", tempfile.mkdtemp(prefix="duplistatus-test-"))
 
 CORPUS = Path(__file__).resolve().parent.parent / "shared" / "corpus" / "duplicati"
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 from ninja.errors import HttpError
+from ninja.responses import Status
 from pydantic import field_validator
 
 from duplistatus import clock
@@ -143,7 +144,7 @@ def list_channels(request: HttpRequest) -> list[ChannelOut]:
 
 
 @router.post("/channels", response={201: ChannelOut}, summary="Add a channel")
-def create_channel(request: HttpRequest, body: ChannelIn) -> tuple[int, ChannelOut]:
+def create_channel(request: HttpRequest, body: ChannelIn) -> Status[ChannelOut]:
     if not body.kind or not body.name:
         raise HttpError(422, "kind and name are required")
     now = clock.now()
@@ -155,7 +156,7 @@ def create_channel(request: HttpRequest, body: ChannelIn) -> tuple[int, ChannelO
         event_kinds=list(DEFAULT_EVENT_KINDS),
     )
     _apply(channel, body, new=True)
-    return 201, channel_out(channel)
+    return Status(201, channel_out(channel))
 
 
 @router.get("/channels/{channel_id}", response=ChannelOut, summary="One channel")
@@ -203,9 +204,9 @@ def _config_error(exc: pydantic.ValidationError) -> str:
 
 
 @router.delete("/channels/{channel_id}", response={204: None}, summary="Remove a channel")
-def delete_channel(request: HttpRequest, channel_id: int) -> tuple[int, None]:
+def delete_channel(request: HttpRequest, channel_id: int) -> Status[None]:
     get_object_or_404(Channel, pk=channel_id).delete()
-    return 204, None
+    return Status(204, None)
 
 
 class DeliveryOut(Schema):

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import trustme
+from aiosmtpd.controller import Controller
 
-from duplistatus.notifications.channels.tests.peers import HttpPeer, Pki, free_port
+from duplistatus.notifications.channels.tests.peers import (
+    HttpPeer,
+    Mailbox,
+    Pki,
+    StartServer,
+    free_port,
+)
 
 
 @pytest.fixture
@@ -51,3 +59,23 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca_file = tmp_path_factory.mktemp("pki") / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     return Pki(ca, ca_file, context)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[StartServer]:
+    """Start aiosmtpd controllers with the given options; all are stopped after the test."""
+    controllers: list[Controller] = []
+
+    def start(**options: Any) -> tuple[Mailbox, int]:
+        mailbox = Mailbox()
+        port = free_port()
+        controller = Controller(
+            mailbox, hostname="127.0.0.1", port=port, ready_timeout=10, **options
+        )
+        controller.start()
+        controllers.append(controller)
+        return mailbox, port
+
+    yield start
+    for controller in controllers:
+        controller.stop()

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Event
 from duplistatus.humanize import format_duration, human_size, human_span
+from duplistatus.monitoring.schedule import Schedule
 
 from . import templates
 
@@ -57,14 +58,17 @@ def _local(moment: datetime | None, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if moment else ""
 
 
-def context(event: Event, *, now: datetime | None = None) -> dict[str, Any]:
-    """The template variables for an event, as plain strings and numbers."""
+def context(
+    event: Event, *, now: datetime | None = None, schedule: Schedule | None = None
+) -> dict[str, Any]:
+    """The template variables for an event, as plain strings and numbers. Pass the job's
+    `schedule` when it is already known (the outbox resolves it once for many events)."""
     from duplistatus.monitoring import monitor  # monitoring imports notifications' callers
 
     now = now or clock.now()
     job: BackupJob = event.job
     server = job.server
-    schedule = monitor.job_schedule(job)
+    schedule = schedule or monitor.job_schedule(job)
     tz = schedule.tz
     run: BackupRun | None = event.run
     kind = message_kind(event)
@@ -97,11 +101,21 @@ def context(event: Event, *, now: datetime | None = None) -> dict[str, Any]:
         "available_versions": "",
         "storage_size": "",
     }
-    latest = run or job.last_run
+    latest = (
+        {
+            "backup_list_count": run.backup_list_count,
+            "available_versions": run.available_versions,
+            "known_file_size": run.known_file_size,
+        }
+        if run is not None
+        else BackupRun.objects.filter(pk=job.last_run_id)
+        .values("backup_list_count", "available_versions", "known_file_size")
+        .first()
+    )
     if latest is not None:
         values.update(
-            available_versions=latest.backup_list_count or len(latest.available_versions) or 0,
-            storage_size=human_size(latest.known_file_size),
+            available_versions=latest["backup_list_count"] or len(latest["available_versions"]),
+            storage_size=human_size(latest["known_file_size"]),
         )
     if run is not None:
         log_lines = run.warnings + run.errors or run.log_lines

@@ -31,7 +31,9 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from duplistatus import clock, crypto
-from duplistatus.backups.models import Event
+from duplistatus.backups.models import Event, MonitoringDefaults
+from duplistatus.monitoring import monitor
+from duplistatus.monitoring.schedule import Schedule
 
 from . import flow, messages, policy, templates
 from .channels import DeliveryError, Message, PermanentError, TransientError
@@ -42,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(seconds=int(os.environ.get("DUPLISTATUS_CLAIM_LEASE_SECONDS", "300")))
 SEND_BATCH = 100
+HEALTH_EVERY = timedelta(minutes=1)
 
 
 def retry_horizon() -> timedelta:
@@ -57,20 +60,24 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
     ids = list(
         Event.objects.filter(processed_at=None).order_by("id").values_list("pk", flat=True)[:limit]
     )
+    if not ids:
+        return 0
     channels = list(Channel.objects.filter(enabled=True))
+    defaults = MonitoringDefaults.load()
+    schedules: dict[int, Schedule] = {}  # per job, for this pass
     written = 0
     for event_id in ids:
         with transaction.atomic():
             if not Event.objects.filter(pk=event_id, processed_at=None).update(processed_at=now):
                 continue  # another worker took it
-            event = Event.objects.select_related("job__server", "run", "job__last_run").get(
-                pk=event_id
-            )
+            event = Event.objects.select_related("job__server", "run").get(pk=event_id)
             kind = messages.message_kind(event)
             targets = policy.destinations(kind, channels)
             if not targets:
                 continue
-            values = messages.context(event, now=now)
+            if event.job_id not in schedules:
+                schedules[event.job_id] = monitor.job_schedule(event.job, defaults=defaults)
+            values = messages.context(event, now=now, schedule=schedules[event.job_id])
             Delivery.objects.bulk_create(
                 [build_delivery(channel, kind, values, now, event=event) for channel in targets]
             )
@@ -175,8 +182,10 @@ def send_due(now: datetime | None = None, *, limit: int = SEND_BATCH) -> SendRep
     for channel_deliveries in by_channel.values():
         channel = channel_deliveries[0].channel
         channel_deliveries = _batch(channel, channel_deliveries, now, report)
+        transport = _Transport(channel)
         for delivery in channel_deliveries:
-            _send_if_allowed(channel, delivery, now, report)
+            delivery.channel = channel
+            _send_if_allowed(transport, delivery, now, report)
     return report
 
 
@@ -215,8 +224,9 @@ def _batch(
 
 
 def _send_if_allowed(
-    channel: Channel, delivery: Delivery, now: datetime, report: SendReport
+    transport: _Transport, delivery: Delivery, now: datetime, report: SendReport
 ) -> None:
+    channel = transport.channel
     if not channel.enabled:
         Delivery.objects.filter(pk=delivery.pk, status=delivery.status).update(
             status=Delivery.Status.DEAD, last_error="the channel was disabled before sending"
@@ -237,7 +247,7 @@ def _send_if_allowed(
         )
         report.deferred += 1
         return
-    outcome = claim_and_send(delivery, now)
+    outcome = claim_and_send(delivery, now, transport)
     if outcome == "sent":
         report.sent += 1
     elif outcome == "retrying":
@@ -272,10 +282,27 @@ def _take_token(channel: Channel, now: datetime) -> timedelta | None:
     return None
 
 
-def claim_and_send(delivery: Delivery, now: datetime) -> str:
-    """Claim one delivery and send it. Returns its new status, or "" if someone else has it."""
+class _Transport:
+    """A channel's kind and validated config, prepared once per channel for a whole pass."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.error = ""
+        try:
+            self.kind = get_kind(channel.kind)
+            self.config = self.kind.Config.model_validate(channel.full_config())
+        except (crypto.SecretsUnreadable, pydantic.ValidationError, KeyError) as exc:
+            self.error = f"channel settings are not usable: {type(exc).__name__}"
+
+
+def claim_and_send(delivery: Delivery, now: datetime, transport: _Transport | None = None) -> str:
+    """Claim one delivery and send it. Returns its new status, or "" if someone else has it.
+
+    The claim matches the attempt count we read, so we know exactly which attempt is ours
+    and our result cannot overwrite a later attempt by another worker.
+    """
     claimed = (
-        Delivery.objects.filter(pk=delivery.pk)
+        Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts)
         .filter(
             Q(
                 status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING],
@@ -291,43 +318,46 @@ def claim_and_send(delivery: Delivery, now: datetime) -> str:
     )
     if not claimed:
         return ""
-    delivery = Delivery.objects.select_related("channel").get(pk=delivery.pk)
-    return _send(delivery, now)
+    delivery.attempts += 1
+    delivery.status = Delivery.Status.SENDING
+    return _send(delivery, now, transport or _Transport(delivery.channel))
 
 
-def _send(delivery: Delivery, now: datetime) -> str:
-    channel = delivery.channel
+def _send(delivery: Delivery, now: datetime, transport: _Transport) -> str:
+    channel = transport.channel
     attempt = delivery.attempts
+    if transport.error:
+        return _failed(delivery, attempt, now, transport.error, transient=False)
     started = time.monotonic()
     try:
-        kind = get_kind(channel.kind)
-        config = kind.Config.model_validate(channel.full_config())
-        result = kind.send(config, to_message(delivery))
+        result = transport.kind.send(transport.config, to_message(delivery))
     except TransientError as exc:
         return _failed(
             delivery, attempt, now, exc.message, transient=True, retry_after=exc.retry_after
         )
     except PermanentError as exc:
         return _failed(delivery, attempt, now, exc.message, transient=False)
-    except (crypto.SecretsUnreadable, pydantic.ValidationError, KeyError) as exc:
-        message = f"channel settings are not usable: {type(exc).__name__}"
-        return _failed(delivery, attempt, now, message, transient=False)
     except Exception as exc:  # a bug must not lose the message: keep it for a retry
         log.exception("unexpected error sending delivery %s", delivery.uid)
         message = f"unexpected {type(exc).__name__}; will retry"
         return _failed(delivery, attempt, now, message, transient=True)
     latency = (time.monotonic() - started) * 1000
+    sent_at = clock.now()
     Delivery.objects.filter(pk=delivery.pk, attempts=attempt).update(
         status=Delivery.Status.SENT,
-        sent_at=clock.now(),
+        sent_at=sent_at,
         latency_ms=latency,
         detail=result.detail[:2000],
         last_error="",
         claimed_until=None,
     )
-    Channel.objects.filter(pk=channel.pk).update(
-        last_success_at=clock.now(), consecutive_failures=0
-    )
+    # Health changes rarely; write it when it does (or once a minute), not per message.
+    stale = channel.last_success_at is None or sent_at - channel.last_success_at > HEALTH_EVERY
+    if channel.consecutive_failures or stale:
+        Channel.objects.filter(pk=channel.pk).update(
+            last_success_at=sent_at, consecutive_failures=0
+        )
+        channel.last_success_at, channel.consecutive_failures = sent_at, 0
     log.info("delivery %s sent via %s in %.0f ms", delivery.uid, channel.name, latency)
     return Delivery.Status.SENT
 
@@ -353,6 +383,7 @@ def _failed(
         last_error=error[:2000],
         claimed_until=None,
     )
+    delivery.channel.consecutive_failures += 1
     Channel.objects.filter(pk=delivery.channel_id).update(
         last_error_at=now,
         last_error=error[:2000],

@@ -45,6 +45,18 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _client() -> httpx.Client:
+    # One client for all sends, so connections to the same receiver are kept alive and
+    # reused: opening and closing a connection per message costs more than the message.
+    # httpx clients are safe to share between threads.
+    return httpx.Client(
+        follow_redirects=False,
+        verify=_ssl_context(),
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+    )
+
+
 def _certificate_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate verification failure behind an httpx error, if that is what it was."""
     seen: set[int] = set()
@@ -79,14 +91,15 @@ def request(
     secrets = list(secrets)
     where = f"{service} at {host_of(url)}"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False, verify=_ssl_context()) as client:
-            with client.stream(method, url, content=content, headers=dict(headers)) as response:
-                body = b""
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) >= MAX_REPLY_BYTES:
-                        break
-                reply = HttpReply(response.status_code, response.headers, body)
+        with _client().stream(
+            method, url, content=content, headers=dict(headers), timeout=timeout
+        ) as response:
+            body = b""
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) >= MAX_REPLY_BYTES:
+                    break
+            reply = HttpReply(response.status_code, response.headers, body)
     except httpx.TimeoutException:
         raise TransientError(f"{where} did not answer within {timeout:g} s") from None
     except httpx.ConnectError as exc:

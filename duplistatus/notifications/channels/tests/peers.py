@@ -3,6 +3,7 @@ test tells it. Used by the channel tests and by the outbox tests."""
 
 from __future__ import annotations
 
+import email
 import json
 import socket
 import ssl
@@ -10,11 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import trustme
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 
 @dataclass
@@ -58,6 +62,7 @@ class HttpPeer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # answer at once, as real servers do
 
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -123,3 +128,47 @@ class Pki:
     ca: trustme.CA
     ca_file: Path
     server_context: ssl.SSLContext
+
+
+USER = "alerts@example.com"
+PASSWORD = "smtp-pa55w0rd!"
+
+
+class Mailbox:
+    """aiosmtpd handler that keeps what it receives; some recipients can be refused."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+        self.refuse: dict[str, str] = {}  # address -> SMTP reply
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 2.0.0 Ok: queued as 4F2A1"
+
+    def messages(self) -> list[EmailMessage]:
+        return [
+            email.message_from_bytes(e.original_content or b"", policy=policy.default)
+            for e in self.envelopes
+        ]
+
+
+def authenticator(
+    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+) -> AuthResult:
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == USER.encode()
+        and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+StartServer = Callable[..., tuple[Mailbox, int]]

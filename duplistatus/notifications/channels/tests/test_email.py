@@ -2,86 +2,17 @@
 
 from __future__ import annotations
 
-import email
 import ssl
-from collections.abc import Callable, Iterator
-from email import policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .. import email as email_kind
 from ..base import PermanentError, TransientError
 from ._support import error_texts, make_message
-from .peers import Pki, free_port
+from .peers import PASSWORD, USER, Mailbox, Pki, StartServer, authenticator
 
 pytestmark = pytest.mark.timeout(30)
-
-USER = "alerts@example.com"
-PASSWORD = "smtp-pa55w0rd!"
-
-
-class Mailbox:
-    """aiosmtpd handler that keeps what it receives; some recipients can be refused."""
-
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-        self.refuse: dict[str, str] = {}  # address -> SMTP reply
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
-    ) -> str:
-        if address in self.refuse:
-            return self.refuse[address]
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 2.0.0 Ok: queued as 4F2A1"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            email.message_from_bytes(e.original_content or b"", policy=policy.default)
-            for e in self.envelopes
-        ]
-
-
-def authenticator(
-    server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-) -> AuthResult:
-    ok = (
-        isinstance(auth_data, LoginPassword)
-        and auth_data.login == USER.encode()
-        and auth_data.password == PASSWORD.encode()
-    )
-    return AuthResult(success=ok, handled=False)
-
-
-StartServer = Callable[..., tuple[Mailbox, int]]
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[StartServer]:
-    """Start aiosmtpd controllers with the given options; all are stopped after the test."""
-    controllers: list[Controller] = []
-
-    def start(**options: Any) -> tuple[Mailbox, int]:
-        mailbox = Mailbox()
-        port = free_port()
-        controller = Controller(
-            mailbox, hostname="127.0.0.1", port=port, ready_timeout=10, **options
-        )
-        controller.start()
-        controllers.append(controller)
-        return mailbox, port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def config(port: int, **overrides: Any) -> email_kind.Config:
