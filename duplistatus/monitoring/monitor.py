@@ -1,10 +1,13 @@
 """Monitoring, database side: keep each job's expectation current, scan for due jobs, learn
 schedules from history. Decisions are made by the pure functions in `schedule.py`.
 
-The scanner is the healthchecks pattern: one indexed query finds jobs whose `alert_after`
-has passed; each is claimed with `UPDATE … WHERE id = ? AND alert_after = <as read>`, and
-its event is written in the same transaction only if that UPDATE changed a row. Two workers
-therefore never write the same event, on SQLite or PostgreSQL.
+The scanner: one indexed query finds jobs whose `alert_after` has passed; a batch of them is
+claimed by reading it inside a write transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
+an IMMEDIATE transaction on SQLite) with `alert_after <= now` checked again, and the
+decisions and their events are written in that same transaction. A job a worker has handled
+is no longer due, and one it is handling is locked, so two workers never write the same
+event. (This replaced one conditional UPDATE per job: same guarantee, 3–4× faster, see
+bench/scan.py.)
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
 from duplistatus import clock
@@ -182,40 +185,75 @@ def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
     """One pass: every job whose alert time has passed gets its decision applied once."""
     now = now or clock.now()
     result = ScanResult()
-    defaults = MonitoringDefaults.load()
     due = list(
         BackupJob.objects.filter(alert_after__lte=now)
         .order_by("alert_after")
         .values_list("pk", flat=True)[:limit]
     )
+    if not due:
+        return result
+    defaults = MonitoringDefaults.load()
     for start in range(0, len(due), SCAN_BATCH):
-        batch = due[start : start + SCAN_BATCH]
         with transaction.atomic():
-            jobs = with_schedule_inputs(
-                BackupJob.objects.filter(pk__in=batch, alert_after__lte=now)
-            )
-            for job in jobs:
-                result.examined += 1
-                schedule = job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next)
-                decision = plan.decide(
-                    schedule, watch_of(job), now=now, last_run_at=job.last_run_at
-                )
-                claimed = BackupJob.objects.filter(pk=job.pk, alert_after=job.alert_after).update(
-                    **decision.changes
-                )
-                if claimed and decision.event:
-                    Event.objects.create(
-                        kind=decision.event,
-                        job=job,
-                        created_at=now,
-                        details=_event_details(job, decision, now),
-                    )
-                    result.events.setdefault(decision.event, []).append(job.pk)
+            _scan_batch(due[start : start + SCAN_BATCH], now, defaults, result)
     if result.total:
         from duplistatus import worker
 
         worker.wake()
     return result
+
+
+def _scan_batch(
+    ids: list[int], now: datetime, defaults: MonitoringDefaults, result: ScanResult
+) -> None:
+    """Claim a batch and apply each job's decision, in the caller's transaction.
+
+    The claim is the read itself: on PostgreSQL `FOR UPDATE SKIP LOCKED` locks the rows
+    (another worker skips them, and once we commit they are no longer due); on SQLite the
+    transaction is IMMEDIATE, so it holds the database's write lock before it reads. Either
+    way no other worker can decide about these jobs until we commit, and the writes can go
+    out in a few statements instead of one conditional UPDATE per job.
+    """
+    jobs = list(
+        with_schedule_inputs(BackupJob.objects.filter(pk__in=ids, alert_after__lte=now))
+        .order_by()
+        .select_for_update(of=("self",), skip_locked=True)
+    )
+    changes_by_columns: dict[tuple[str, ...], list[tuple[int, dict[str, object]]]] = {}
+    events = []
+    for job in jobs:
+        result.examined += 1
+        schedule = job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next)
+        decision = plan.decide(schedule, watch_of(job), now=now, last_run_at=job.last_run_at)
+        columns = tuple(sorted(decision.changes))
+        changes_by_columns.setdefault(columns, []).append((job.pk, decision.changes))
+        if decision.event:
+            events.append(
+                Event(
+                    kind=decision.event,
+                    job=job,
+                    created_at=now,
+                    details=_event_details(job, decision, now),
+                )
+            )
+            result.events.setdefault(decision.event, []).append(job.pk)
+    for columns, rows in changes_by_columns.items():
+        _update_jobs(columns, rows)
+    Event.objects.bulk_create(events)
+
+
+def _update_jobs(columns: tuple[str, ...], rows: list[tuple[int, dict[str, object]]]) -> None:
+    """One `executemany` for jobs that change the same columns (Django's bulk_update builds a
+    CASE per column and row, which is slower than the per-row updates it replaces)."""
+    fields = [BackupJob._meta.get_field(name) for name in columns]
+    table = connection.ops.quote_name(BackupJob._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)
+    params = [
+        [f.get_db_prep_save(changes[f.name], connection) for f in fields] + [pk]
+        for pk, changes in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE id = %s", params)
 
 
 def _event_details(job: BackupJob, decision: plan.Decision, now: datetime) -> dict[str, object]:
