@@ -49,7 +49,7 @@ class Worker:
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
         from duplistatus.monitoring import monitor
-        from duplistatus.notifications import outbox
+        from duplistatus.notifications import outbox, summary
 
         now = clock.now()
         done = {"queued": outbox.enqueue_events(now)}
@@ -58,6 +58,8 @@ class Worker:
             done["learned"] = monitor.learn_pending(now)
             done["monitoring_events"] = monitor.scan(now).total
             done["queued"] += outbox.enqueue_events(now)
+            done["summaries"] = summary.send_due_summaries(now)
+            done["purged"] = summary.purge_delivery_log(now)
         done["sent"] = outbox.send_due(now).total
         return done
 

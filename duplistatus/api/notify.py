@@ -4,7 +4,7 @@ are accepted in `config` but never returned; `secrets_set` names the ones that a
 from __future__ import annotations
 
 from datetime import datetime, time
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
@@ -21,10 +21,10 @@ from duplistatus.notifications import outbox
 from duplistatus.notifications.channels import KINDS
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.models import (
-    DEFAULT_EVENT_KINDS,
     DEFAULT_URGENT_KINDS,
     Channel,
     Delivery,
+    DeviceGroup,
 )
 
 router = Router(tags=["notifications"])
@@ -43,8 +43,23 @@ class ChannelIn(Schema):
     batch_threshold: int | None = Field(None, ge=0, description="0 = never batch")
     quiet_start: time | None = None
     quiet_end: time | None = None
-    quiet_timezone: str | None = None
+    timezone: str | None = Field(None, description="for quiet hours, active hours, summaries")
     urgent_kinds: list[str] | None = None
+    # As a device a person carries:
+    group_id: int | None = Field(None, description="the device group it belongs to")
+    group_position: int | None = Field(None, ge=0, description="order within the group")
+    min_priority: int | None = Field(None, ge=1, le=5, description="skip quieter messages")
+    active_start: time | None = None
+    active_end: time | None = None
+    # Privacy:
+    hide_log_text: bool | None = None
+    hide_paths: bool | None = None
+    use_server_alias: bool | None = None
+    log_retention_days: int | None = Field(None, ge=1, le=3650)
+    # Summary reports:
+    summary_schedule: Literal["", "daily", "weekly"] | None = None
+    summary_time: time | None = None
+    summary_weekday: int | None = Field(None, ge=0, le=6, description="0 = Sunday")
 
     @field_validator("kind")
     @classmethod
@@ -60,7 +75,7 @@ class ChannelIn(Schema):
             raise ValueError(f"unknown event kind(s) {bad}; one of: {', '.join(EVENT_KINDS)}")
         return value
 
-    @field_validator("quiet_timezone")
+    @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
         if value:
@@ -93,8 +108,20 @@ class ChannelOut(Schema):
     batch_threshold: int
     quiet_start: time | None
     quiet_end: time | None
-    quiet_timezone: str
+    timezone: str
     urgent_kinds: list[str]
+    group_id: int | None
+    group_position: int
+    min_priority: int
+    active_start: time | None
+    active_end: time | None
+    hide_log_text: bool
+    hide_paths: bool
+    use_server_alias: bool
+    log_retention_days: int
+    summary_schedule: str
+    summary_time: time | None
+    summary_weekday: int
     health: Health
 
 
@@ -108,14 +135,26 @@ def channel_out(channel: Channel, counts: dict[str, int] | None = None) -> Chann
         enabled=channel.enabled,
         config=channel.config,
         secrets_set=channel.secrets_set,
-        event_kinds=channel.event_kinds or DEFAULT_EVENT_KINDS,
+        event_kinds=channel.event_kinds,
         rate_per_minute=channel.rate_per_minute,
         burst=channel.burst,
         batch_threshold=channel.batch_threshold,
         quiet_start=channel.quiet_start,
         quiet_end=channel.quiet_end,
-        quiet_timezone=channel.quiet_timezone,
+        timezone=channel.timezone,
         urgent_kinds=channel.urgent_kinds or DEFAULT_URGENT_KINDS,
+        group_id=channel.group_id,
+        group_position=channel.group_position,
+        min_priority=channel.min_priority,
+        active_start=channel.active_start,
+        active_end=channel.active_end,
+        hide_log_text=channel.hide_log_text,
+        hide_paths=channel.hide_paths,
+        use_server_alias=channel.use_server_alias,
+        log_retention_days=channel.log_retention_days,
+        summary_schedule=channel.summary_schedule,
+        summary_time=channel.summary_time,
+        summary_weekday=channel.summary_weekday,
         health=Health(
             last_success_at=channel.last_success_at,
             last_error_at=channel.last_error_at,
@@ -153,7 +192,7 @@ def create_channel(request: HttpRequest, body: ChannelIn) -> Status[ChannelOut]:
         name=body.name,
         created_at=now,
         updated_at=now,
-        event_kinds=list(DEFAULT_EVENT_KINDS),
+        event_kinds=[],
     )
     _apply(channel, body, new=True)
     return Status(201, channel_out(channel))
@@ -177,12 +216,21 @@ def patch_channel(request: HttpRequest, channel_id: int, body: ChannelIn) -> Cha
     return channel_out(channel)
 
 
+_NULLABLE = ("quiet_start", "quiet_end", "active_start", "active_end", "group_id", "summary_time")
+
+
 def _apply(channel: Channel, body: ChannelIn, *, new: bool) -> None:
     for name in body.model_fields_set - {"kind", "config"}:
         value = getattr(body, name)
-        if name == "quiet_timezone":
+        if name in ("timezone", "summary_schedule"):
             value = value or ""
-        if value is not None or name in ("quiet_start", "quiet_end"):
+        if (
+            name == "group_id"
+            and value is not None
+            and not DeviceGroup.objects.filter(pk=value).exists()
+        ):
+            raise HttpError(422, f"no device group {value}")
+        if value is not None or name in _NULLABLE:
             setattr(channel, name, value)
     if body.config is not None or new:
         # Secrets not sent again keep their stored values: the API never returns them.

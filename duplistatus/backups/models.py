@@ -49,7 +49,39 @@ class ScheduleSettings(models.Model):
         abstract = True
 
 
-class MonitoringDefaults(ScheduleSettings):
+class EventLevel(models.TextChoices):
+    """Which run results notify (the original's levels)."""
+
+    ALL = "all"
+    WARNINGS = "warnings"  # anything but Success (the default)
+    ERRORS = "errors"  # Error or Fatal, or any error count
+    OFF = "off"
+
+
+class NotificationRules(models.Model):
+    """Who hears about a job. Blank/null means "inherit": job → server → global.
+
+    Destinations are references: "channel:<id>" or "group:<id>" (a device group). A null list
+    inherits; an empty list means nobody.
+    """
+
+    event_level = models.CharField(
+        max_length=10, blank=True, default="", choices=EventLevel.choices
+    )
+    run_destinations = models.JSONField(null=True, blank=True)
+    overdue_destinations = models.JSONField(null=True, blank=True)
+    escalation_destinations = models.JSONField(null=True, blank=True)
+    # The original's "additional destinations": [{"destination": "channel:7", "level": "errors"}]
+    extra_destinations = models.JSONField(null=True, blank=True)
+    recovery_notifications = models.BooleanField(null=True, blank=True)
+    # Escalate (escalation destinations, top priority) after this many failed runs in a row.
+    escalate_after_failures = models.PositiveIntegerField(null=True, blank=True)  # 0 = never
+
+    class Meta:
+        abstract = True
+
+
+class MonitoringDefaults(ScheduleSettings, NotificationRules):
     """The global defaults (one row). Servers inherit these unless they set their own."""
 
     adopt_learned = models.BooleanField(default=True)
@@ -69,7 +101,7 @@ class MonitoringDefaults(ScheduleSettings):
         return row
 
 
-class Server(ScheduleSettings):
+class Server(ScheduleSettings, NotificationRules):
     # Duplicati's machine-id, or "name:<name>" / "addr:<ip>" for versions that send none
     # (see ingest.parse.resolve_identity for the order).
     key = models.CharField(max_length=200, unique=True)
@@ -91,7 +123,7 @@ class Server(ScheduleSettings):
         return self.key
 
 
-class BackupJob(ScheduleSettings):
+class BackupJob(ScheduleSettings, NotificationRules):
     server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="jobs")
     name = models.CharField(max_length=200)
     backup_id = models.CharField(max_length=200, blank=True, default="")  # Duplicati's "DB-3"

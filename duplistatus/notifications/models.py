@@ -22,18 +22,35 @@ from duplistatus.backups.models import BackupJob, Event
 
 from .channels import get as get_kind
 
-# What a channel hears about until notification rules say otherwise: every run that was not
-# a plain success, and the monitoring events.
-DEFAULT_EVENT_KINDS = [
-    "warning",
-    "error",
-    "fatal",
-    "overdue",
-    "reminder",
-    "escalation",
-    "recovered",
-]
+# A channel's own preference: which message kinds it takes at all (empty = every kind). The
+# notification rules (duplistatus.notifications.rules) decide what is sent to it.
+DEFAULT_EVENT_KINDS: list[str] = []
 DEFAULT_URGENT_KINDS = ["fatal", "escalation"]
+
+
+class DeviceGroup(models.Model):
+    """Devices people carry, reached as one destination ("group:<id>").
+
+    `failover`: the first active device in order gets the message; if its delivery fails,
+    the next one gets it. `rotation`: on-call duty rotates through the devices, one per
+    period (a day or a week) counted from `rotation_start` in the group's time zone.
+    """
+
+    class Mode(models.TextChoices):
+        FAILOVER = "failover"
+        ROTATION = "rotation"
+
+    name = models.CharField(max_length=100)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.FAILOVER)
+    rotation_days = models.PositiveIntegerField(default=7)
+    rotation_start = models.DateField(null=True, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Channel(models.Model):
@@ -53,11 +70,35 @@ class Channel(models.Model):
     tokens_at = models.DateTimeField(null=True, blank=True)
     # More than this many deliveries due at once become one digest (0 = never batch).
     batch_threshold = models.PositiveIntegerField(default=10)
+    # The destination's time zone: quiet hours, active hours and summaries follow its clock
+    # (blank = the deployment's TZ).
+    timezone = models.CharField(max_length=64, blank=True, default="")
     # Quiet hours: non-urgent deliveries wait for the window to end.
     quiet_start = models.TimeField(null=True, blank=True)
     quiet_end = models.TimeField(null=True, blank=True)
-    quiet_timezone = models.CharField(max_length=64, blank=True, default="")
     urgent_kinds = models.JSONField(default=list)
+
+    # A device: a channel a person carries, in a group, with its own preferences.
+    group = models.ForeignKey(
+        DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
+    group_position = models.PositiveIntegerField(default=0)
+    min_priority = models.PositiveSmallIntegerField(default=1)  # 1..5
+    # Active hours: outside them a device is skipped by its group (unset = always active).
+    active_start = models.TimeField(null=True, blank=True)
+    active_end = models.TimeField(null=True, blank=True)
+
+    # Privacy of what is sent here.
+    hide_log_text = models.BooleanField(default=False)
+    hide_paths = models.BooleanField(default=False)
+    use_server_alias = models.BooleanField(default=False)
+    log_retention_days = models.PositiveIntegerField(default=90)
+
+    # A summary report on a schedule ("" = none, "daily", "weekly") at a local time.
+    summary_schedule = models.CharField(max_length=10, blank=True, default="")
+    summary_time = models.TimeField(null=True, blank=True)
+    summary_weekday = models.PositiveSmallIntegerField(default=1)  # 0 = Sunday
+    last_summary_at = models.DateTimeField(null=True, blank=True)
 
     # Health, for the channel list.
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -101,6 +142,10 @@ class Delivery(models.Model):
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, null=True, blank=True, on_delete=models.CASCADE)
     job = models.ForeignKey(BackupJob, null=True, blank=True, on_delete=models.SET_NULL)
+    group = models.ForeignKey(DeviceGroup, null=True, blank=True, on_delete=models.SET_NULL)
+    failover_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     digest = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
     )
@@ -145,3 +190,6 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.channel_id} [{self.status}]"
+
+
+from .template_store import Template, TemplateVersion  # noqa: E402,F401

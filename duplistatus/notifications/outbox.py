@@ -35,16 +35,19 @@ from duplistatus.backups.models import Event, MonitoringDefaults
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
 
-from . import flow, messages, policy, templates
+from . import flow, messages, policy, privacy, rules, templates
 from .channels import DeliveryError, Message, PermanentError, TransientError
 from .channels import get as get_kind
-from .models import DEFAULT_URGENT_KINDS, Channel, Delivery
+from .models import DEFAULT_URGENT_KINDS, Channel, Delivery, DeviceGroup
 
 log = logging.getLogger(__name__)
 
 CLAIM_LEASE = timedelta(seconds=int(os.environ.get("DUPLISTATUS_CLAIM_LEASE_SECONDS", "300")))
 SEND_BATCH = 100
 HEALTH_EVERY = timedelta(minutes=1)
+# A device in a failover group hands its message to the next device after this many failed
+# attempts (or at once when the failure is permanent).
+FAILOVER_AFTER = 2
 
 
 def retry_horizon() -> timedelta:
@@ -63,35 +66,76 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
     if not ids:
         return 0
     channels = list(Channel.objects.filter(enabled=True))
+    groups = {g.pk: g for g in DeviceGroup.objects.all()}
     defaults = MonitoringDefaults.load()
-    schedules: dict[int, Schedule] = {}  # per job, for this pass
+    default_rules = rules.layer(defaults)
+    per_job: dict[int, tuple[Schedule, rules.Rules]] = {}  # resolved once per pass
     written = 0
     for event_id in ids:
         with transaction.atomic():
             if not Event.objects.filter(pk=event_id, processed_at=None).update(processed_at=now):
                 continue  # another worker took it
             event = Event.objects.select_related("job__server", "run").get(pk=event_id)
+            job = event.job
+            if job.pk not in per_job:
+                per_job[job.pk] = (
+                    monitor.job_schedule(job, defaults=defaults),
+                    rules.resolve(rules.layer(job), rules.layer(job.server), default_rules),
+                )
+            schedule, job_rules = per_job[job.pk]
             kind = messages.message_kind(event)
-            targets = policy.destinations(kind, channels)
-            if not targets:
-                continue
-            if event.job_id not in schedules:
-                schedules[event.job_id] = monitor.job_schedule(event.job, defaults=defaults)
-            values = messages.context(event, now=now, schedule=schedules[event.job_id])
-            Delivery.objects.bulk_create(
-                [build_delivery(channel, kind, values, now, event=event) for channel in targets]
+            run = event.run
+            chosen = policy.routes(
+                rules.targets(
+                    job_rules,
+                    kind,
+                    status=run.status if run else "",
+                    errors_count=run.errors_count if run else 0,
+                    consecutive_failures=job.consecutive_failures,
+                ),
+                channels=channels,
+                groups=groups,
+                now=now,
+                default_priority=messages.PRIORITY,
+                fallback_tz=schedule.tz,
             )
-            written += len(targets)
+            if not chosen:
+                continue
+            values = messages.context(event, now=now, schedule=schedule)
+            Delivery.objects.bulk_create(
+                [
+                    build_delivery(
+                        r.channel,
+                        r.kind,
+                        values,
+                        now,
+                        event=event,
+                        priority=r.priority,
+                        group=r.group,
+                    )
+                    for r in chosen
+                ]
+            )
+            written += len(chosen)
     return written
 
 
 def build_delivery(
-    channel: Channel, kind: str, values: dict, now: datetime, *, event: Event | None = None
+    channel: Channel,
+    kind: str,
+    values: dict,
+    now: datetime,
+    *,
+    event: Event | None = None,
+    priority: int | None = None,
+    group: DeviceGroup | None = None,
 ) -> Delivery:
     """Render the message for one destination and make its outbox row (not saved)."""
-    template = templates.DEFAULTS[kind]
-    title = templates.render(template.title, values)
-    body = templates.render(template.body, values)
+    values = privacy.apply(channel, values)
+    message = templates.render_message(
+        templates.resolve(kind, channel.kind), values, kind=kind, channel_kind=channel.kind
+    )
+    title, body = message.title, message.body
     payload = (
         messages.payload(event, kind, title, body, values)
         if event
@@ -109,11 +153,12 @@ def build_delivery(
         event=event,
         job=event.job if event else None,
         kind=kind,
-        priority=messages.PRIORITY.get(kind, 3),
+        priority=message.priority_for(priority, messages.PRIORITY.get(kind, 3)),
+        group=group,
         title=title[:300],
         body=body,
-        body_markdown=body,
-        body_html=text_to_html(body),
+        body_markdown=message.markdown,
+        body_html=message.html or text_to_html(body),
         payload=payload,
         click_url=values.get("run_url") or values.get("job_url") or "",
         status=Delivery.Status.QUEUED,
@@ -260,9 +305,7 @@ def _quiet_hours(channel: Channel) -> flow.QuietHours | None:
     if channel.quiet_start is None or channel.quiet_end is None:
         return None
     try:
-        tz = (
-            ZoneInfo(channel.quiet_timezone) if channel.quiet_timezone else clock.default_timezone()
-        )
+        tz = ZoneInfo(channel.timezone) if channel.timezone else clock.default_timezone()
     except (ZoneInfoNotFoundError, ValueError):
         tz = clock.default_timezone()
     return flow.QuietHours(channel.quiet_start, channel.quiet_end, tz)
@@ -377,6 +420,11 @@ def _failed(
         wait = flow.backoff(attempt, retry_after=retry_after)
         if now + wait <= delivery.created_at + retry_horizon():
             status, next_attempt = Delivery.Status.RETRYING, now + wait
+    if delivery.group_id and (status == Delivery.Status.DEAD or attempt >= FAILOVER_AFTER):
+        backup = fail_over(delivery, now)
+        if backup is not None:
+            status = Delivery.Status.DEAD
+            error = f"{error} (failed over to {backup.channel.name})"
     Delivery.objects.filter(pk=delivery.pk, attempts=attempt).update(
         status=status,
         next_attempt_at=next_attempt,
@@ -397,6 +445,45 @@ def _failed(
         error,
     )
     return status
+
+
+def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
+    """Give a failed group delivery to the group's next active device, once."""
+    group = DeviceGroup.objects.filter(pk=delivery.group_id).first()
+    if group is None:
+        return None
+    members = policy.group_members(group, Channel.objects.filter(enabled=True))
+    device = policy.pick_device(
+        group, members, now, clock.default_timezone(), after=delivery.channel
+    )
+    if device is None:
+        return None
+    if (
+        delivery.event_id
+        and Delivery.objects.filter(event_id=delivery.event_id, channel=device).exists()
+    ):
+        return None
+    backup = Delivery.objects.create(
+        channel=device,
+        event_id=delivery.event_id,
+        job_id=delivery.job_id,
+        group=group,
+        failover_from=delivery,
+        kind=delivery.kind,
+        priority=delivery.priority,
+        title=delivery.title,
+        body=delivery.body,
+        body_markdown=delivery.body_markdown,
+        body_html=delivery.body_html,
+        payload=delivery.payload,
+        click_url=delivery.click_url,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    log.info(
+        "delivery %s failed over from %s to %s", delivery.uid, delivery.channel.name, device.name
+    )
+    return backup
 
 
 def to_message(delivery: Delivery) -> Message:

@@ -267,7 +267,7 @@ def test_quiet_hours_hold_non_urgent_until_the_window_ends(client, auth_client, 
         peer.url,
         quiet_start="22:00:00",
         quiet_end="07:00:00",
-        quiet_timezone="Europe/Berlin",
+        timezone="Europe/Berlin",
     )
     clock.set(datetime(2026, 3, 2, 23, 30, tzinfo=UTC))  # 00:30 in Berlin
     upload(client, status="Error", job="quiet")
@@ -337,7 +337,8 @@ def test_disabled_channel_gets_nothing(client, auth_client, peer):
     assert peer.received == [] and statuses() == []
 
 
-def test_event_kinds_filter(client, auth_client, peer):
+def test_channel_preference_filters_what_the_rules_send(client, auth_client, peer):
+    auth_client.patch("/api/v1/rules", data={"event_level": "all"}, content_type="application/json")
     add_ntfy(auth_client, peer.url, event_kinds=["success"])
     clock.set(T0)
     upload(client, status="Error", job="x")

@@ -1,0 +1,116 @@
+"""Changing notification rules, for the API and the pages alike: one validation (`RulesIn`),
+one way to apply it, plus the bulk operations (enable all, disable all, reset)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
+
+from . import rules
+from .models import Channel, DeviceGroup
+
+Level = Literal["all", "warnings", "errors", "off"]
+
+
+class ExtraDestination(BaseModel):
+    destination: str
+    level: Level = "warnings"
+
+
+class RulesIn(BaseModel):
+    """Send only what you change; `null` inherits from the level above (job → server →
+    global). Destinations: "channel:<id>", "group:<id>", or "*" (every channel not in a
+    device group); `[]` means nobody."""
+
+    event_level: Level | None = Field(None, description="which run results notify")
+    run_destinations: list[str] | None = None
+    overdue_destinations: list[str] | None = None
+    escalation_destinations: list[str] | None = Field(
+        None, description="null: the overdue destinations"
+    )
+    extra_destinations: list[ExtraDestination] | None = Field(
+        None, description="more destinations, each with its own level"
+    )
+    recovery_notifications: bool | None = None
+    escalate_after_failures: int | None = Field(None, ge=0, description="0 = never")
+
+    @field_validator("run_destinations", "overdue_destinations", "escalation_destinations")
+    @classmethod
+    def _refs(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            for ref in value:
+                check_destination(ref)
+        return value
+
+    @field_validator("extra_destinations")
+    @classmethod
+    def _extra(cls, value: list[ExtraDestination] | None) -> list[ExtraDestination] | None:
+        for item in value or []:
+            check_destination(item.destination)
+        return value
+
+
+def check_destination(ref: str) -> None:
+    if ref == "*":
+        return
+    kind, _, ident = ref.partition(":")
+    model = {"channel": Channel, "group": DeviceGroup}.get(kind)
+    if model is None or not ident.isdigit():
+        raise ValueError(f"{ref!r} is not a destination: use channel:<id>, group:<id> or *")
+    if not model.objects.filter(pk=int(ident)).exists():
+        raise ValueError(f"{ref!r}: no such {kind}")
+
+
+def apply_rules(target: BackupJob | Server | MonitoringDefaults, values: RulesIn) -> None:
+    changed = sorted(values.model_fields_set)
+    for name in changed:
+        value = getattr(values, name)
+        if name == "extra_destinations" and value is not None:
+            value = [item.model_dump() for item in value]
+        setattr(target, name, "" if value is None and name == "event_level" else value)
+    target.save(update_fields=changed or None)
+
+
+def effective(job: BackupJob, defaults: MonitoringDefaults | None = None) -> rules.Rules:
+    defaults = defaults or MonitoringDefaults.load()
+    return rules.resolve(rules.layer(job), rules.layer(job.server), rules.layer(defaults))
+
+
+def own(row: Any) -> dict[str, Any]:
+    return {k: v for k, v in rules.layer(row).items() if v not in (None, "")}
+
+
+def enable_all(job_ids: list[int] | None = None, level: str = "warnings") -> int:
+    """Every job whose effective level is `off` notifies again at `level`."""
+    defaults = MonitoringDefaults.load()
+    count = 0
+    for job in _jobs(job_ids):
+        if effective(job, defaults).event_level == "off":
+            BackupJob.objects.filter(pk=job.pk).update(event_level=level)
+            count += 1
+    return count
+
+
+def disable_all(job_ids: list[int] | None = None) -> int:
+    return _jobs(job_ids).update(event_level="off")
+
+
+def reset(job_ids: list[int] | None = None) -> int:
+    """Drop the jobs' own rules: they inherit everything again."""
+    return _jobs(job_ids).update(
+        event_level="",
+        run_destinations=None,
+        overdue_destinations=None,
+        escalation_destinations=None,
+        extra_destinations=None,
+        recovery_notifications=None,
+        escalate_after_failures=None,
+    )
+
+
+def _jobs(job_ids: list[int] | None) -> Any:
+    jobs = BackupJob.objects.select_related("server")
+    return jobs if job_ids is None else jobs.filter(pk__in=job_ids)
