@@ -62,3 +62,17 @@ def test_token_last_used_is_recorded(client):
     client.get("/api/v1/servers", HTTP_AUTHORIZATION=f"Bearer {secret}")
     row.refresh_from_db()
     assert row.last_used_at is not None
+
+
+def test_read_only_token_cannot_change_anything(client):
+    _, secret = ApiToken.create("dashboard", is_admin=False)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get("/api/v1/jobs", **auth).status_code == 200
+    response = client.patch(
+        "/api/v1/monitoring/defaults",
+        data={"grace_minutes": 5},
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 403
+    assert "read" in response.json()["error"]
