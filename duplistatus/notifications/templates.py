@@ -1,21 +1,50 @@
-"""Message templates: the variables, the built-in texts, validation, and sandboxed rendering.
+"""Message templates: the variables, the built-in texts, validation, sandboxed rendering, and
+which template a destination gets.
 
-Users paste templates from the original duplistatus, which writes variables as `{name}`;
-those work here unchanged. The full syntax is Jinja2's (`{{ name }}`, `{% if … %}`, filters),
-rendered in a `SandboxedEnvironment` with plain data only (strings and numbers, never model
-objects), so a template can neither reach into the application nor run code.
+Syntax. Users paste templates from the original duplistatus, which writes variables as
+`{name}`; those work here unchanged. The full syntax is Jinja2's (`{{ name }}`, `{% if … %}`,
+filters), rendered in a `SandboxedEnvironment` with plain data only (strings and numbers, never
+model objects), so a template can neither reach into the application nor run code. Block tags
+on a line of their own leave no blank line behind (`trim_blocks`, `lstrip_blocks`).
+
+Formats. A template is plain text, Markdown or HTML. Variables are HTML-escaped in HTML
+templates only. Every rendered message also gets a plain-text body (derived from the Markdown
+or HTML), because every channel needs one: the e-mail text part, ntfy without Markdown, logs.
+E-mail shows a Markdown template as that text (there is no Markdown-to-HTML step, to keep
+dependencies few); an HTML template is the e-mail's HTML part as written.
+
+Which template. `resolve(kind, channel_kind)` picks, in order: the saved template for that
+kind and channel kind, the saved one for the kind on all channels, the built-in variant for
+the channel kind (e-mail: HTML, ntfy: Markdown), the plain built-in. Saved templates are
+cached per process (see `_saved_templates`); `template_store` holds the models and writes.
+
+A saved template that fails at send time (say, arithmetic on a value that turned out empty)
+never loses the notification: `render_message` logs it and falls back to the built-in text.
 """
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import html as html_module
+import logging
 import re
-from dataclasses import dataclass
+import time
+import traceback
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- variables
 
 # The original's variables (keep every one: users' templates name them) and ours.
 VARIABLES: dict[str, str] = {
@@ -52,8 +81,21 @@ VARIABLES: dict[str, str] = {
     "exception": "the exception that stopped a fatal run",
 }
 
+# A summary is about every job at once, so it has variables of its own.
+SUMMARY_VARIABLES: dict[str, str] = {
+    "jobs_ok": "jobs whose latest run succeeded and that are on time",
+    "jobs_warning": "jobs whose latest run ended with warnings",
+    "jobs_failed": "jobs whose latest run failed (Error or Fatal)",
+    "jobs_overdue": "jobs that are overdue",
+    "summary_text": "the failed, overdue and warning jobs, one per line, with links",
+    "dashboard_url": "link to the dashboard",
+}
+
 RUN_KINDS = ("success", "warning", "error", "fatal")
 MONITOR_KINDS = ("overdue", "reminder", "escalation", "recovered")
+KINDS = (*RUN_KINDS, *MONITOR_KINDS, "summary", "test")
+CHANNEL_KINDS = ("", "email", "ntfy", "webhook", "apprise")  # "" = every channel
+FORMATS = ("plain", "markdown", "html")
 _RUN_ONLY = {
     "duration",
     "uploaded_size",
@@ -67,87 +109,380 @@ _RUN_ONLY = {
     "run_url",
     "exception",
 }
+_BLANK = dict.fromkeys([*VARIABLES, *SUMMARY_VARIABLES], "")
 
 
 def allowed_variables(kind: str) -> list[str]:
+    if kind == "summary":
+        return sorted([*SUMMARY_VARIABLES, "event_kind"])
     if kind in RUN_KINDS or kind in ("test", "recovered"):
         return sorted(VARIABLES)
     return sorted(set(VARIABLES) - _RUN_ONLY)
 
 
+def describe_variables(kind: str) -> dict[str, str]:
+    every = VARIABLES | SUMMARY_VARIABLES
+    return {name: every[name] for name in allowed_variables(kind)}
+
+
+# --------------------------------------------------------------------------- the built-in texts
+
+
 @dataclass(frozen=True)
-class Template:
+class ResolvedTemplate:
+    """What a destination renders: saved by a user, or built in."""
+
     title: str
     body: str
+    format: str = "plain"  # plain | markdown | html
+    priority: int | None = None  # ntfy priority 1..5; None = the kind's default
+    tags: tuple[str, ...] = ()  # ntfy tags
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {self.format!r}")
 
 
-DEFAULTS: dict[str, Template] = {
-    "success": Template(
+DEFAULTS: dict[str, ResolvedTemplate] = {
+    "success": ResolvedTemplate(
         "✅ {backup_name} on {server_alias}: {status}",
         "Backup {backup_name} on {server_alias} finished: {status}.\n"
         "Began {backup_date}, took {duration}; {file_count} files, {uploaded_size} uploaded, "
-        "{storage_size} stored, {available_versions} versions.\n{job_url}",
+        "{storage_size} stored, {available_versions} versions.\n\n{job_url}",
     ),
-    "warning": Template(
+    "warning": ResolvedTemplate(
         "⚠️ {backup_name} on {server_alias}: {status}",
         "Backup {backup_name} on {server_alias} finished with {warnings_count} warning(s).\n"
-        "Began {backup_date}, took {duration}.\n{% if log_text %}\n{{ log_text }}\n{% endif %}"
+        "Began {backup_date}, took {duration}.\n"
+        "{% if log_text %}\n\n{{ log_text }}\n{% endif %}\n"
         "\n{run_url}",
     ),
-    "error": Template(
+    "error": ResolvedTemplate(
         "❌ {backup_name} on {server_alias}: {status}",
         "Backup {backup_name} on {server_alias} failed: {status}, {errors_count} error(s), "
-        "{warnings_count} warning(s).\nBegan {backup_date}, took {duration}."
-        "{% if consecutive_failures > 1 %} {{ consecutive_failures }} failures in a row."
-        "{% endif %}\n{% if log_text %}\n{{ log_text }}\n{% endif %}\n{run_url}",
+        "{warnings_count} warning(s).\n"
+        "Began {backup_date}, took {duration}.\n"
+        "{% if consecutive_failures > 1 %}\n{{ consecutive_failures }} failures in a row.\n"
+        "{% endif %}\n"
+        "{% if log_text %}\n\n{{ log_text }}\n{% endif %}\n"
+        "\n{run_url}",
     ),
-    "fatal": Template(
+    "fatal": ResolvedTemplate(
         "🛑 {backup_name} on {server_alias}: {status}",
         "Backup {backup_name} on {server_alias} stopped with a fatal error.\n"
-        "Began {backup_date}.{% if consecutive_failures > 1 %} "
-        "{{ consecutive_failures }} failures in a row.{% endif %}\n"
-        "{% if exception %}\n{{ exception | truncate(600) }}\n{% endif %}"
-        "{% if log_text %}\n{{ log_text }}\n{% endif %}\n{run_url}",
+        "Began {backup_date}.\n"
+        "{% if consecutive_failures > 1 %}\n{{ consecutive_failures }} failures in a row.\n"
+        "{% endif %}\n"
+        "{% if exception %}\n\n{{ exception | truncate(600) }}\n{% endif %}\n"
+        "{% if log_text %}\n\n{{ log_text }}\n{% endif %}\n"
+        "\n{run_url}",
     ),
-    "overdue": Template(
+    "overdue": ResolvedTemplate(
         "⏰ {backup_name} on {server_alias} is overdue",
         "No backup of {backup_name} on {server_alias} since {last_backup_date} "
         "({last_elapsed} ago).\nExpected {expected_date} ({expected_elapsed} ago), schedule "
-        "{backup_interval}, grace {overdue_tolerance}.\n{job_url}",
+        "{backup_interval}, grace {overdue_tolerance}.\n\n{job_url}",
     ),
-    "reminder": Template(
+    "reminder": ResolvedTemplate(
         "⏰ Still overdue: {backup_name} on {server_alias}",
         "{backup_name} on {server_alias} has been overdue for {overdue_for}. Last backup "
-        "{last_backup_date} ({last_elapsed} ago).\n{job_url}",
+        "{last_backup_date} ({last_elapsed} ago).\n\n{job_url}",
     ),
-    "escalation": Template(
+    "escalation": ResolvedTemplate(
         "🚨 Overdue for {overdue_for}: {backup_name} on {server_alias}",
         "{backup_name} on {server_alias} has had no backup since {last_backup_date} and has "
-        "been overdue for {overdue_for}. Please look at it.\n{job_url}",
+        "been overdue for {overdue_for}. Please look at it.\n\n{job_url}",
     ),
-    "recovered": Template(
+    "recovered": ResolvedTemplate(
         "✅ {backup_name} on {server_alias} is back",
         "{backup_name} on {server_alias} ran again ({status}) after being overdue for "
-        "{overdue_for}.\n{run_url}",
+        "{overdue_for}.\n\n{run_url}",
     ),
-    "summary": Template("duplistatus summary", "{body}"),
-    "test": Template(
+    "summary": ResolvedTemplate(
+        "Backups: {jobs_ok} ok, {jobs_warning} warning, {jobs_failed} failed, "
+        "{jobs_overdue} overdue",
+        "{summary_text}\n\nDashboard: {dashboard_url}",
+    ),
+    "test": ResolvedTemplate(
         "duplistatus test message",
         "This is a test from duplistatus. If you can read it, this channel works.",
     ),
 }
 
-# `{name}` of the original, but not `{{ name }}` or `{% … %}`.
+# ntfy shows Markdown; logs go in a code block so their characters stay literal.
+_LOG_MD = "{% if log_text %}\n\n```\n{{ log_text }}\n```\n{% endif %}\n"
+_FAILURES_MD = (
+    "{% if consecutive_failures > 1 %}\n\n**{{ consecutive_failures }} failures in a row.**\n"
+    "{% endif %}\n"
+)
+_NTFY_BODIES: dict[str, str] = {
+    "success": "**{backup_name}** on **{server_alias}** finished: {status}.\n\n"
+    "Began {backup_date}, took {duration}. {file_count} files, {uploaded_size} uploaded, "
+    "{storage_size} stored, {available_versions} versions.\n\n[Open the job]({job_url})",
+    "warning": "**{backup_name}** on **{server_alias}** finished with {warnings_count} "
+    "warning(s).\n\nBegan {backup_date}, took {duration}.\n"
+    + _LOG_MD
+    + "\n[Open the run]({run_url})",
+    "error": "**{backup_name}** on **{server_alias}** failed: {status}, {errors_count} error(s), "
+    "{warnings_count} warning(s).\n\nBegan {backup_date}, took {duration}.\n"
+    + _FAILURES_MD
+    + _LOG_MD
+    + "\n[Open the run]({run_url})",
+    "fatal": "Backup **{backup_name}** on **{server_alias}** stopped with a fatal error.\n\n"
+    "Began {backup_date}.\n"
+    + _FAILURES_MD
+    + "{% if exception %}\n\n```\n{{ exception | truncate(600) }}\n```\n{% endif %}\n"
+    + _LOG_MD
+    + "\n[Open the run]({run_url})",
+    "overdue": "No backup of **{backup_name}** on **{server_alias}** since {last_backup_date} "
+    "({last_elapsed} ago).\n\nExpected {expected_date} ({expected_elapsed} ago); schedule "
+    "{backup_interval}, grace {overdue_tolerance}.\n\n[Open the job]({job_url})",
+    "reminder": "**{backup_name}** on **{server_alias}** has been overdue for **{overdue_for}**."
+    "\n\nLast backup {last_backup_date} ({last_elapsed} ago).\n\n[Open the job]({job_url})",
+    "escalation": "**{backup_name}** on **{server_alias}** has had no backup since "
+    "{last_backup_date} and has been overdue for **{overdue_for}**. Please look at it."
+    "\n\n[Open the job]({job_url})",
+    "recovered": "**{backup_name}** on **{server_alias}** ran again ({status}) after being "
+    "overdue for {overdue_for}.\n\n[Open the run]({run_url})",
+    "summary": "{summary_text}\n\n[Open the dashboard]({dashboard_url})",
+    "test": "This is a **test** from duplistatus. If you can read it, this channel works.",
+}
+
+_COLOURS = {
+    "success": "#1a7f37",
+    "recovered": "#1a7f37",
+    "warning": "#9a6700",
+    "error": "#cf222e",
+    "escalation": "#cf222e",
+    "fatal": "#82071e",
+    "overdue": "#bc4c00",
+    "reminder": "#bc4c00",
+    "summary": "#0969da",
+    "test": "#0969da",
+}
+_PRE = (
+    '<pre style="white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;'
+    'font-size:13px;background:#f6f8fa;padding:8px 12px;border-radius:6px">'
+)
+_LOG_HTML = "{% if log_text %}\n" + _PRE + "{{ log_text }}</pre>\n{% endif %}\n"
+
+
+def _email(
+    kind: str,
+    lead: str,
+    rows: list[tuple[str, str]],
+    *,
+    extra: str = "",
+    link: tuple[str, str] | None = None,
+) -> str:
+    """An e-mail body: a lead sentence, a table of facts, extra blocks, a link."""
+    cells = "".join(
+        f'<tr><td style="padding:2px 16px 2px 0;color:#59636e">{label}</td><td>{value}</td></tr>\n'
+        for label, value in rows
+    )
+    table = f'<table style="border-collapse:collapse">\n{cells}</table>\n' if rows else ""
+    anchor = f'<p><a href="{link[0]}" style="color:#0969da">{link[1]}</a></p>\n' if link else ""
+    return (
+        "<div style=\"font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
+        f"font-size:15px;line-height:1.5;color:#1f2328;max-width:680px;"
+        f'border-left:4px solid {_COLOURS[kind]};padding-left:16px">\n'
+        f"<p>{lead}</p>\n{table}{extra}{anchor}</div>"
+    )
+
+
+_RUN_ROWS = [("Began", "{backup_date}"), ("Duration", "{duration}")]
+_FAILURES_ROW = (
+    "{% if consecutive_failures > 1 %}<tr><td "
+    'style="padding:2px 16px 2px 0;color:#59636e">Failures in a row</td>'
+    "<td><b>{{ consecutive_failures }}</b></td></tr>{% endif %}\n"
+)
+_EMAIL_BODIES: dict[str, str] = {
+    "success": _email(
+        "success",
+        "Backup <b>{backup_name}</b> on <b>{server_alias}</b> finished: {status}.",
+        [
+            *_RUN_ROWS,
+            ("Files", "{file_count} ({file_size})"),
+            ("Uploaded", "{uploaded_size}"),
+            ("Stored", "{storage_size}"),
+            ("Versions", "{available_versions}"),
+        ],
+        link=("{job_url}", "Open the job"),
+    ),
+    "warning": _email(
+        "warning",
+        "Backup <b>{backup_name}</b> on <b>{server_alias}</b> finished with "
+        "{warnings_count} warning(s).",
+        _RUN_ROWS,
+        extra=_LOG_HTML,
+        link=("{run_url}", "Open the run"),
+    ),
+    "error": _email(
+        "error",
+        "Backup <b>{backup_name}</b> on <b>{server_alias}</b> failed: {status}, "
+        "{errors_count} error(s), {warnings_count} warning(s).",
+        _RUN_ROWS,
+        extra=_LOG_HTML,
+        link=("{run_url}", "Open the run"),
+    ).replace("</table>", _FAILURES_ROW + "</table>"),
+    "fatal": _email(
+        "fatal",
+        "Backup <b>{backup_name}</b> on <b>{server_alias}</b> stopped with a fatal error.",
+        [("Began", "{backup_date}")],
+        extra="{% if exception %}\n" + _PRE + "{{ exception | truncate(600) }}</pre>\n"
+        "{% endif %}\n" + _LOG_HTML,
+        link=("{run_url}", "Open the run"),
+    ).replace("</table>", _FAILURES_ROW + "</table>"),
+    "overdue": _email(
+        "overdue",
+        "No backup of <b>{backup_name}</b> on <b>{server_alias}</b> since {last_backup_date} "
+        "({last_elapsed} ago).",
+        [
+            ("Expected", "{expected_date} ({expected_elapsed} ago)"),
+            ("Schedule", "{backup_interval}"),
+            ("Grace", "{overdue_tolerance}"),
+        ],
+        link=("{job_url}", "Open the job"),
+    ),
+    "reminder": _email(
+        "reminder",
+        "<b>{backup_name}</b> on <b>{server_alias}</b> has been overdue for {overdue_for}.",
+        [("Last backup", "{last_backup_date} ({last_elapsed} ago)")],
+        link=("{job_url}", "Open the job"),
+    ),
+    "escalation": _email(
+        "escalation",
+        "<b>{backup_name}</b> on <b>{server_alias}</b> has had no backup since "
+        "{last_backup_date} and has been overdue for <b>{overdue_for}</b>. Please look at it.",
+        [],
+        link=("{job_url}", "Open the job"),
+    ),
+    "recovered": _email(
+        "recovered",
+        "<b>{backup_name}</b> on <b>{server_alias}</b> ran again ({status}) after being "
+        "overdue for {overdue_for}.",
+        [],
+        link=("{run_url}", "Open the run"),
+    ),
+    "summary": _email(
+        "summary",
+        "{jobs_ok} ok, {jobs_warning} warning, {jobs_failed} failed, {jobs_overdue} overdue.",
+        [],
+        extra=_PRE.replace("font-family:ui-monospace,Menlo,Consolas,monospace;", "")
+        + "{summary_text}</pre>\n",
+        link=("{dashboard_url}", "Open the dashboard"),
+    ),
+    "test": _email(
+        "test",
+        "This is a test from duplistatus. If you can read it, this channel works.",
+        [],
+    ),
+}
+
+VARIANTS: dict[tuple[str, str], ResolvedTemplate] = {
+    **{
+        (kind, "ntfy"): replace(DEFAULTS[kind], body=body, format="markdown")
+        for kind, body in _NTFY_BODIES.items()
+    },
+    **{
+        (kind, "email"): replace(DEFAULTS[kind], body=body, format="html")
+        for kind, body in _EMAIL_BODIES.items()
+    },
+}
+
+
+def builtin(kind: str, channel_kind: str = "") -> ResolvedTemplate:
+    """The built-in template: the channel kind's variant, else the plain one."""
+    return VARIANTS.get((kind, channel_kind)) or DEFAULTS[kind]
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+MAX_OUTPUT = 200_000  # characters a template may produce
 _LEGACY_VARIABLE = re.compile(r"(?<![{%])\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}(?!\})")
+_SPAN_WORDS: dict[str, dict[str, str]] = {
+    "de": {
+        "days": "Tage",
+        "day": "Tag",
+        "hours": "Stunden",
+        "hour": "Stunde",
+        "minutes": "Minuten",
+        "minute": "Minute",
+        "less than a minute": "weniger als eine Minute",
+    },
+    "fr": {
+        "days": "jours",
+        "day": "jour",
+        "hours": "heures",
+        "hour": "heure",
+        "minutes": "minutes",
+        "minute": "minute",
+        "less than a minute": "moins d'une minute",
+    },
+    "es": {
+        "days": "días",
+        "day": "día",
+        "hours": "horas",
+        "hour": "hora",
+        "minutes": "minutos",
+        "minute": "minuto",
+        "less than a minute": "menos de un minuto",
+    },
+    "pt": {
+        "days": "dias",
+        "day": "dia",
+        "hours": "horas",
+        "hour": "hora",
+        "minutes": "minutos",
+        "minute": "minuto",
+        "less than a minute": "menos de um minuto",
+    },
+}
+_SPAN_WORD = re.compile(r"less than a minute|days?|hours?|minutes?")
+
+
+def span_in(text: Any, language: str) -> str:
+    """The `span_in` filter: '2 days 3 hours' (overdue_for, last_elapsed, …) in a language."""
+    words = _SPAN_WORDS.get(str(language).lower()[:2])
+    text = str(text)
+    return _SPAN_WORD.sub(lambda m: words[m.group(0)], text) if words else text
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, plus a bound on the operators that build huge values from small ones."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if (
+                    isinstance(sequence, str | list | tuple)
+                    and isinstance(times, int)
+                    and len(sequence) * times > MAX_OUTPUT
+                ):
+                    raise SecurityError("the result of * would be too long")
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise SecurityError("exponents above 64 are not allowed")
+        return super().call_binop(context, operator, left, right)
 
 
 def to_jinja(text: str) -> str:
+    """The original's `{name}` as `{{ name }}`; lines stay where they are."""
     return _LEGACY_VARIABLE.sub(r"{{ \1 }}", text)
 
 
 @lru_cache(maxsize=4)
 def _environment(autoescape: bool) -> SandboxedEnvironment:
-    return SandboxedEnvironment(autoescape=autoescape, undefined=StrictUndefined)
+    env = _Sandbox(
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["span_in"] = span_in
+    return env
 
 
 @lru_cache(maxsize=512)
@@ -156,42 +491,512 @@ def _compile(text: str, autoescape: bool) -> Any:
 
 
 class TemplateError(ValueError):
-    def __init__(self, message: str, *, line: int | None = None, allowed: list[str] | None = None):
+    """A template that cannot be used, said so that a person can fix it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        allowed: list[str] | None = None,
+    ):
         super().__init__(message)
         self.message = message
+        self.field = field
         self.line = line
+        self.column = column
         self.allowed = allowed or []
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error": self.message,
+            "field": self.field,
+            "line": self.line,
+            "column": self.column,
+            "allowed": self.allowed,
+        }
 
-def validate(text: str, kind: str) -> None:
-    """Raise TemplateError for a syntax error or a variable this kind does not have."""
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(text: str, kind: str, *, field: str = "body", html: bool = False) -> None:
+    """Raise TemplateError for a syntax error, a variable this kind does not have, an unknown
+    filter or test, or a failure when rendered with sample data. The message names the field,
+    the line (and column where known) and, for variables, those the kind may use."""
+    if kind not in KINDS:
+        raise TemplateError(f"unknown kind {kind!r}; one of: {', '.join(KINDS)}", field="kind")
     allowed = allowed_variables(kind)
-    try:
-        tree = _environment(False).parse(to_jinja(text))
-    except TemplateSyntaxError as exc:
-        raise TemplateError(
-            f"syntax error on line {exc.lineno}: {exc.message}", line=exc.lineno, allowed=allowed
-        ) from None
-    loop_names = {
-        node.target.name for node in tree.find_all(nodes.For) if isinstance(node.target, nodes.Name)
-    }
-    unknown = sorted(meta.find_undeclared_variables(tree) - set(allowed) - loop_names)
-    if unknown:
-        line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == unknown[0]), None)
-        raise TemplateError(
-            f"unknown variable {unknown[0]!r}"
-            + (f" on line {line}" if line else "")
-            + f"; {kind} templates may use: "
-            + ", ".join(allowed),
-            line=line,
-            allowed=allowed,
+    env = _environment(html)
+    source = to_jinja(text)
+
+    def fail(message: str, line: int | None, column: int | None = None) -> TemplateError:
+        where = f" on line {line}" if line else ""
+        where += f", column {column}" if line and column else ""
+        return TemplateError(
+            f"{field}{where}: {message}", field=field, line=line, column=column, allowed=allowed
         )
+
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise fail(f"syntax error: {exc.message}", exc.lineno) from None
+    for check in (*tree.find_all(nodes.Filter), *tree.find_all(nodes.Test)):
+        what, known = (
+            ("filter", env.filters) if isinstance(check, nodes.Filter) else ("test", env.tests)
+        )
+        if check.name not in known:
+            raise fail(
+                f"unknown {what} {check.name!r}",
+                check.lineno,
+                _column(text, check.lineno, check.name),
+            )
+    try:
+        undeclared = meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError as exc:  # what the compiler refuses (TemplateAssertionError)
+        raise fail(exc.message or "invalid template", exc.lineno) from None
+    unknown = sorted(undeclared - set(allowed))
+    if unknown:
+        name = unknown[0]
+        line = next((n.lineno for n in tree.find_all(nodes.Name) if n.name == name), None)
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        names = ", ".join(repr(n) for n in unknown)
+        raise fail(
+            f"unknown variable{'s' if len(unknown) > 1 else ''} {names}{hint}; "
+            f"{kind} templates may use: {', '.join(allowed)}",
+            line,
+            _column(text, line, name),
+        )
+    try:
+        render(text, sample_context(kind), html=html)
+    except TemplateError as exc:
+        raise fail(f"fails with sample data: {exc.message}", exc.line) from None
+
+
+def validate_template(kind: str, title: str, body: str, format: str = "plain") -> None:
+    if format not in FORMATS:
+        raise TemplateError(
+            f"format must be one of {', '.join(FORMATS)}, not {format!r}", field="format"
+        )
+    validate(title, kind, field="title")
+    validate(body, kind, field="body", html=format == "html")
+
+
+def _column(text: str, line: int | None, name: str) -> int | None:
+    if not line:
+        return None
+    lines = text.split("\n")
+    if line > len(lines):
+        return None
+    found = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", lines[line - 1])
+    return found.start() + 1 if found else None
+
+
+# --------------------------------------------------------------------------- rendering
 
 
 def render(text: str, context: dict[str, Any], *, html: bool = False) -> str:
-    """Render with plain data. Unknown variables render empty rather than failing a send."""
-    values = {name: "" for name in VARIABLES} | context
+    """Render with plain data; variables this message does not have are empty. HTML
+    templates escape their variables. Raises TemplateError (with the line, when known)."""
+    values = _BLANK | context
     try:
-        return _compile(text, html).render(values).strip()
-    except (UndefinedError, SecurityError, TypeError, ValueError) as exc:
-        raise TemplateError(f"template failed: {exc}") from None
+        template = _compile(text, html)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"syntax error: {exc.message}", line=exc.lineno) from None
+    parts: list[str] = []
+    size = 0
+    try:
+        for part in template.generate(values):
+            size += len(part)
+            if size > MAX_OUTPUT:
+                raise TemplateError(f"the output is longer than {MAX_OUTPUT} characters")
+            parts.append(part)
+    except TemplateError:
+        raise
+    except Exception as exc:  # whatever a user's template does wrong, say it, never crash
+        raise TemplateError(f"template failed: {exc}", line=_template_line(exc)) from None
+    output = "".join(parts).strip()
+    return output if html else _BLANK_LINES.sub("\n\n", output)
+
+
+_BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error happened on (Jinja rewrites tracebacks to show it)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<template>"]
+    return frames[-1].lineno if frames else None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered message: `body` is always plain text; `markdown` and `html` are set when
+    the template was written in that format."""
+
+    title: str
+    body: str
+    markdown: str = ""
+    html: str = ""
+    priority: int | None = None
+    tags: tuple[str, ...] = ()
+
+    def priority_for(self, asked: int | None, default: int) -> int:
+        """The delivery's priority: a rule that raised it (an escalation) wins, then the
+        template's ntfy priority, then the kind's default."""
+        if asked is not None and asked != default:
+            return asked
+        return self.priority or asked or default
+
+
+def render_template(template: ResolvedTemplate, values: dict[str, Any]) -> Rendered:
+    """Render title and body; raises TemplateError."""
+    title = " ".join(render(template.title, values).split())
+    markdown = html = ""
+    if template.format == "html":
+        html = render(template.body, values, html=True)
+        body = html_to_text(html)
+    elif template.format == "markdown":
+        markdown = render(template.body, values)
+        body = markdown_to_text(markdown)
+    else:
+        body = render(template.body, values)
+    return Rendered(title, body, markdown, html, template.priority, template.tags)
+
+
+def render_message(
+    template: ResolvedTemplate, values: dict[str, Any], *, kind: str, channel_kind: str = ""
+) -> Rendered:
+    """Like `render_template`, but never fails: a template that breaks on these values is
+    logged and the built-in one is sent instead, so no notification is lost to a typo."""
+    try:
+        return render_template(template, values)
+    except TemplateError as exc:
+        log.warning(
+            "the %s template for %s failed (%s); sending the built-in text",
+            kind,
+            channel_kind or "all channels",
+            exc.message,
+        )
+    try:
+        return render_template(builtin(kind, channel_kind), values)
+    except (TemplateError, KeyError):
+        facts = "\n".join(f"{k}: {v}" for k, v in sorted(values.items()) if v not in ("", None))
+        return Rendered(f"duplistatus: {kind}", facts)
+
+
+# ------------------------------------------------------------------------- HTML, Markdown → text
+
+
+_PARAGRAPH_TAGS = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre"}
+)
+_LINE_TAGS = frozenset(
+    {"div", "tr", "li", "dl", "dt", "dd", "section", "article", "header", "footer", "main"}
+    | {"nav", "address", "figure", "hr", "tbody", "thead", "br"}
+)
+_SKIP_TAGS = frozenset({"head", "style", "script", "title", "template"})
+_TAG = re.compile(
+    r"<!--.*?-->|<!.*?>|<(/?)([A-Za-z][A-Za-z0-9]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.S
+)
+_ATTRIBUTE = re.compile(r"""([A-Za-z_:][-\w:.]*)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+_SPACES = re.compile(r"\s+")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+_UNCOMMON_ENTITY = re.compile(r"&(?!(?:lt|gt|amp|quot|#34|#39|#x27);)")
+
+
+def _unescape(text: str) -> str:
+    """html.unescape, fast for what autoescaping writes (a 5 KB log has hundreds of these)."""
+    if "&" not in text:
+        return text
+    if _UNCOMMON_ENTITY.search(text):
+        return html_module.unescape(text)
+    for entity, char in (("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&#34;", '"')):
+        text = text.replace(entity, char)
+    return text.replace("&#39;", "'").replace("&#x27;", "'").replace("&amp;", "&")
+
+
+def _attributes(raw: str) -> dict[str, str]:
+    return {
+        m.group(1).lower(): _unescape(next(v for v in m.groups()[1:] if v is not None))
+        for m in _ATTRIBUTE.finditer(raw)
+    }
+
+
+class _Text:
+    """The text being written: line and paragraph breaks that do not pile up."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.newlines = -1  # trailing newlines written; -1 while nothing is written
+
+    def write(self, text: str, *, pre: bool = False) -> None:
+        if not text:
+            return
+        if not pre:
+            text = _SPACES.sub(" ", text)
+            if self.newlines != 0:
+                text = text.lstrip()
+                if not text:
+                    return
+        self.parts.append(text)
+        stripped = text.rstrip("\n")
+        trailing = len(text) - len(stripped)
+        self.newlines = trailing if stripped else max(self.newlines, 0) + trailing
+
+    def end_line(self, lines: int) -> None:
+        if self.newlines < 0:
+            return  # no break before the first line
+        if self.newlines < lines:
+            self.parts.append("\n" * (lines - self.newlines))
+            self.newlines = lines
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from an HTML message: blocks become lines, table cells `a: b`, list
+    items bullets, links keep their address; <pre> keeps its lines."""
+    out = _Text()
+    pre = 0
+    cell = 0
+    links: list[tuple[str, int]] = []
+    position = 0
+    length = len(html)
+    while position < length:
+        match = _TAG.search(html, position)
+        end = match.start() if match else length
+        if end > position:
+            out.write(_unescape(html[position:end]), pre=pre > 0)
+        if match is None:
+            break
+        position = match.end()
+        closing, name, raw = match.group(1), match.group(2), match.group(3)
+        if name is None:
+            continue  # a comment or a doctype
+        tag = name.lower()
+        if tag in _SKIP_TAGS:
+            if not closing and not raw.rstrip().endswith("/"):
+                skip_to = re.compile(rf"</{tag}\s*>", re.I).search(html, position)
+                position = skip_to.end() if skip_to else length
+            continue
+        if tag in _PARAGRAPH_TAGS:
+            out.end_line(2)
+        elif tag in _LINE_TAGS:
+            out.end_line(1)
+        if tag == "br":
+            out.write("\n", pre=True)
+        elif tag == "pre":
+            pre = max(0, pre + (-1 if closing else 1))
+        elif closing:
+            if tag == "a" and links:
+                href, start = links.pop()
+                text = "".join(out.parts[start:]).strip()
+                if href and not href.startswith(("#", "mailto:", "javascript:")):
+                    if href not in text:
+                        out.write(f": {href}" if text else href, pre=True)
+        elif tag == "li":
+            out.write("• ", pre=True)
+        elif tag == "tr":
+            cell = 0
+        elif tag in ("td", "th"):
+            if cell:
+                out.write(": " if cell == 1 else " · ", pre=True)
+            cell += 1
+        elif tag == "a":
+            links.append((_attributes(raw).get("href", ""), len(out.parts)))
+        elif tag == "img" and (alt := _attributes(raw).get("alt")):
+            out.write(alt)
+    text = _TRAILING_SPACE.sub("\n", "".join(out.parts))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\s]*)\)")
+_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_MD_CODE = re.compile(r"`([^`\n]+)`")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
+
+
+def _md_link(match: re.Match[str]) -> str:
+    image, text, url = match.groups()
+    if image or not url or text == url:
+        return text or url
+    return f"{text}: {url}" if text else url
+
+
+def markdown_to_text(markdown: str) -> str:
+    """Readable text from Markdown: the markers go, links keep their address, code blocks
+    stay as they are."""
+    out: list[str] = []
+    fenced = False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            line = _MD_HEADING.sub("", line)
+            line = _MD_LINK.sub(_md_link, line)
+            line = _MD_STRONG.sub(r"\2", line)
+            line = _MD_CODE.sub(r"\1", line)
+            line = _MD_ESCAPE.sub(r"\1", line)
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+# --------------------------------------------------------------------------- sample data
+
+
+def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dict[str, Any]:
+    """Made-up but realistic values for a preview and for checking a template."""
+    status = {"success": "Success", "warning": "Warning", "error": "Error", "fatal": "Fatal"}
+    failed = kind in ("error", "fatal")
+    values: dict[str, Any] = {
+        "event_kind": kind,
+        "server_name": "nas",
+        "server_alias": "Office NAS",
+        "server_note": "Rack 2, UPS-backed",
+        "server_url": "http://nas.local:8200",
+        "backup_name": "Documents",
+        "status": status.get(kind, "Success" if kind in ("recovered", "test") else kind),
+        "backup_date": "2026-03-02 02:00 UTC",
+        "duration": "00:12:34",
+        "uploaded_size": "1.2 GB",
+        "storage_size": "230.4 GB",
+        "available_versions": 42,
+        "file_count": 10234,
+        "file_size": "120.5 GB",
+        "messages_count": 57,
+        "warnings_count": 2 if kind == "warning" else 0,
+        "errors_count": 2 if failed else 0,
+        "log_text": "",
+        "last_backup_date": "2026-03-02 02:00 UTC",
+        "last_elapsed": "2 days 3 hours",
+        "expected_date": "2026-03-03 02:00 UTC",
+        "expected_elapsed": "1 day 3 hours",
+        "backup_interval": "1D",
+        "overdue_tolerance": "2 hours",
+        "job_url": f"{base_url}/jobs/1/",
+        "run_url": f"{base_url}/runs/1/",
+        "consecutive_failures": 3 if failed else 0,
+        "overdue_for": "1 day 1 hour",
+        "learned_schedule": "daily at 02:00",
+        "exception": "",
+    }
+    if kind == "warning":
+        values["log_text"] = (
+            "2026-03-02 02:05:11 +00 - [Warning-Duplicati.Library.Main.Operation.Backup"
+            "Handler-FileAccessError]: Error reported while accessing file: "
+            "/home/ann/Documents/locked.pst"
+        )
+    elif failed:
+        values["log_text"] = (
+            "2026-03-02 02:07:42 +00 - [Error-Duplicati.Library.Main.Operation.Backup"
+            "Handler-FatalError]: Fatal error\n"
+            "2026-03-02 02:07:42 +00 - [Error-Duplicati.Library.Main.Controller-FailedOperation]"
+            ": The operation Backup has failed: disk full"
+        )
+    if kind == "fatal":
+        values["exception"] = (
+            "System.IO.IOException: No space left on device\n"
+            "   at Duplicati.Library.Main.Operation.BackupHandler.RunAsync()"
+        )
+    if kind in ("overdue", "reminder", "escalation"):
+        for name in _RUN_ONLY:
+            values[name] = ""
+    if kind == "summary":
+        values = {
+            "event_kind": "summary",
+            "jobs_ok": 12,
+            "jobs_warning": 1,
+            "jobs_failed": 1,
+            "jobs_overdue": 1,
+            "summary_text": (
+                f"Failed:\nOffice NAS / Documents — Error {base_url}/jobs/1/\n\n"
+                f"Overdue:\nlaptop / Photos — overdue {base_url}/jobs/2/\n\n"
+                f"Warning:\nOffice NAS / Mail — Warning {base_url}/jobs/3/"
+            ),
+            "dashboard_url": f"{base_url}/",
+        }
+    return values
+
+
+def run_context(run: Any, kind: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The variables a real run gives a `kind` template, without an event: built from a
+    synthetic, unsaved event so the words are exactly what a notification would say."""
+    from duplistatus import clock
+    from duplistatus.backups.models import Event
+
+    from . import messages
+
+    now = now or clock.now()
+    job = run.job
+    if kind in ("overdue", "reminder", "escalation"):
+        overdue = job.alert_after is not None and job.alert_after <= now
+        details = {"overdue_since": job.alert_after.isoformat()} if overdue else {}
+        event = Event(kind=kind, job=job, run=None, details=details, created_at=now)
+    else:
+        event = Event(kind=Event.Kind.BACKUP_RESULT, job=job, run=run, details={}, created_at=now)
+    return messages.context(event, now=now) | {"event_kind": kind}
+
+
+# --------------------------------------------------------------------------- which template
+
+
+@dataclass
+class _Saved:
+    templates: dict[tuple[str, str], ResolvedTemplate]
+    stamp: Any
+    checked: float
+
+
+# Saved templates, read once and kept per process. Writes in this process forget them at
+# once; other processes' writes are noticed by a cheap "did anything change" query that runs
+# at most every RECHECK_SECONDS (so about once per outbox pass), not once per message.
+RECHECK_SECONDS = 1.0
+_saved: _Saved | None = None
+_override: ContextVar[dict[str, ResolvedTemplate] | None] = ContextVar(
+    "template_override", default=None
+)
+
+
+def resolve(kind: str, channel_kind: str = "") -> ResolvedTemplate:
+    """The template a `channel_kind` destination renders for a `kind` message."""
+    override = _override.get()
+    if override and kind in override:
+        return override[kind]
+    saved = _saved_templates()
+    return saved.get((kind, channel_kind)) or saved.get((kind, "")) or builtin(kind, channel_kind)
+
+
+@contextlib.contextmanager
+def using(kind: str, template: ResolvedTemplate) -> Iterator[None]:
+    """Within the block, `resolve(kind, …)` is `template` (for test sends of a template)."""
+    token = _override.set({**(_override.get() or {}), kind: template})
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def forget_cache() -> None:
+    global _saved
+    _saved = None
+
+
+def _saved_templates() -> dict[tuple[str, str], ResolvedTemplate]:
+    global _saved
+    from . import template_store
+
+    now = time.monotonic()
+    current = _saved
+    if current is not None and now - current.checked < RECHECK_SECONDS:
+        return current.templates
+    stamp = template_store.stamp()
+    if current is None or stamp != current.stamp:
+        # The stamp is read first: a write landing in between makes the next check reload.
+        current = _Saved(template_store.load_resolved(), stamp, now)
+    else:
+        current = _Saved(current.templates, stamp, now)
+    _saved = current
+    return current.templates
