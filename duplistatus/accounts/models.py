@@ -1,10 +1,14 @@
-"""API tokens. Only a hash is stored: a token is shown once, when it is made."""
+"""API tokens, failed logins and the audit log. Users are Django's own (see accounts.roles).
+
+Only a token's hash is stored: a token is shown once, when it is made."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from duplistatus import clock
@@ -54,3 +58,40 @@ class ApiToken(models.Model):
             if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
                 cls.objects.filter(pk=row.pk).update(last_used_at=now)
         return row
+
+
+class LoginFailure(models.Model):
+    """One failed login. Enough of them in a short time lock the user name (and, at a
+    higher count, the address) for a while; see accounts.lockout."""
+
+    username = models.CharField(max_length=150)
+    remote_addr = models.CharField(max_length=100, blank=True, default="")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["username", "at"], name="loginfailure_user_at"),
+            models.Index(fields=["remote_addr", "at"], name="loginfailure_addr_at"),
+        ]
+
+
+class AuditEntry(models.Model):
+    """One settings change: who (a user, an API token, or the command line), what, when,
+    and from where. Written by accounts.audit.record, from pages, the API and the CLI."""
+
+    at = models.DateTimeField(db_index=True)
+    # "alice", "token:homepage" or "cli"; kept as text so the entry outlives the user.
+    actor = models.CharField(max_length=150)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    remote_addr = models.CharField(max_length=100, blank=True, default="")
+    action = models.CharField(max_length=60)  # "job.schedule", "user.create", ...
+    target = models.CharField(max_length=200, blank=True, default="")  # "job 12 (nas / Photos)"
+    changes = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"

@@ -22,9 +22,9 @@ PRIORITY = {
     "overdue": 4,
     "warning": 3,
     "reminder": 3,
-    "recovered": 3,
+    "recovered": 2,
     "test": 3,
-    "summary": 3,
+    "summary": 2,
     "success": 2,
 }
 TAGS = {

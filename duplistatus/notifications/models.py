@@ -156,6 +156,7 @@ class Delivery(models.Model):
     body_markdown = models.TextField(blank=True, default="")
     body_html = models.TextField(blank=True, default="")
     payload = models.JSONField(default=dict)
+    tags = models.JSONField(default=list)  # ntfy tags (emoji names), from the template
     click_url = models.CharField(max_length=500, blank=True, default="")
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

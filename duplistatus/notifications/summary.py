@@ -19,7 +19,7 @@ from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
 from duplistatus.monitoring.intervals import resolve_local
 
-from . import messages
+from . import messages, outbox
 from .models import Channel, Delivery
 
 
@@ -71,18 +71,22 @@ def send_due_summaries(now: datetime | None = None) -> int:
             .update(last_summary_at=now)
         )
         if claimed:
-            Delivery.objects.create(
-                **summary_fields(now), channel=channel, created_at=now, next_attempt_at=now
-            )
+            values, payload = summary_values(now)
+            delivery = outbox.build_delivery(channel, "summary", values, now)
+            delivery.payload = payload
+            if payload["counts"]["failed"] or payload["counts"]["overdue"]:
+                delivery.priority = max(delivery.priority, 3)
+            delivery.save()
             sent += 1
     return sent
 
 
-def summary_fields(now: datetime) -> dict[str, object]:
-    """Title, bodies and payload of a summary of every job's state now."""
+def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]:
+    """The summary template's variables, and the webhook document, for every job now."""
     groups: dict[str, list[str]] = {"failed": [], "overdue": [], "warning": [], "ok": []}
     base = messages.base_url()
-    for job, schedule in monitor.with_schedules(BackupJob.objects.order_by("server__name", "name")):
+    jobs = BackupJob.objects.order_by("server__name", "name")
+    for job, schedule in monitor.with_schedules(jobs):
         state = plan.state(schedule, monitor.watch_of(job), now=now)
         line = f"{job.server.alias or job.server.name} / {job.name}"
         link = f"{base}/jobs/{job.pk}/"
@@ -95,32 +99,27 @@ def summary_fields(now: datetime) -> dict[str, object]:
         else:
             groups["ok"].append(line)
     counts = {name: len(lines) for name, lines in groups.items()}
-    title = (
-        f"Backups: {counts['ok']} ok, {counts['warning']} warning, "
-        f"{counts['failed']} failed, {counts['overdue']} overdue"
+    text = "\n\n".join(
+        f"{name.capitalize()}:\n" + "\n".join(groups[name])
+        for name in ("failed", "overdue", "warning")
+        if groups[name]
     )
-    sections = [title]
-    for name in ("failed", "overdue", "warning"):
-        if groups[name]:
-            sections.append(f"{name.capitalize()}:\n" + "\n".join(groups[name]))
-    sections.append(f"Dashboard: {base}/")
-    body = "\n\n".join(sections)
-    from .outbox import text_to_html
-
-    return {
-        "kind": "summary",
-        "priority": 3 if counts["failed"] or counts["overdue"] else 2,
-        "title": title,
-        "body": body,
-        "body_markdown": body,
-        "body_html": text_to_html(body),
-        "payload": {
-            "type": "summary",
-            "counts": counts,
-            "jobs": {k: v for k, v in groups.items() if k != "ok"},
-        },
-        "click_url": f"{base}/",
+    values = {
+        "event_kind": "summary",
+        "jobs_ok": counts["ok"],
+        "jobs_warning": counts["warning"],
+        "jobs_failed": counts["failed"],
+        "jobs_overdue": counts["overdue"],
+        "summary_text": text or "Every backup is fine.",
+        "dashboard_url": f"{base}/",
+        "job_url": f"{base}/",
     }
+    payload = {
+        "type": "summary",
+        "counts": counts,
+        "jobs": {k: v for k, v in groups.items() if k != "ok"},
+    }
+    return values, payload
 
 
 def purge_delivery_log(now: datetime | None = None) -> int:

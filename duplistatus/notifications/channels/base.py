@@ -81,6 +81,9 @@ class Message:
     body_markdown: str | None = None
     body_html: str | None = None
     priority: int = 3
+    # True when the priority was chosen on purpose (an escalation, a template) and should win
+    # over a channel's own per-kind table.
+    explicit_priority: bool = False
     tags: tuple[str, ...] = ()
     click_url: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)

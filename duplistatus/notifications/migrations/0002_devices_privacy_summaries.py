@@ -5,104 +5,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0001_initial'),
+        ("notifications", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DeviceGroup',
+            name="DeviceGroup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('mode', models.CharField(choices=[('failover', 'Failover'), ('rotation', 'Rotation')], default='failover', max_length=10)),
-                ('rotation_days', models.PositiveIntegerField(default=7)),
-                ('rotation_start', models.DateField(blank=True, null=True)),
-                ('timezone', models.CharField(blank=True, default='', max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("failover", "Failover"), ("rotation", "Rotation")],
+                        default="failover",
+                        max_length=10,
+                    ),
+                ),
+                ("rotation_days", models.PositiveIntegerField(default=7)),
+                ("rotation_start", models.DateField(blank=True, null=True)),
+                ("timezone", models.CharField(blank=True, default="", max_length=64)),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.RenameField(
-            model_name='channel',
-            old_name='quiet_timezone',
-            new_name='timezone',
+            model_name="channel",
+            old_name="quiet_timezone",
+            new_name="timezone",
         ),
         migrations.AddField(
-            model_name='channel',
-            name='active_end',
+            model_name="channel",
+            name="active_end",
             field=models.TimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='active_start',
+            model_name="channel",
+            name="active_start",
             field=models.TimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='group_position',
+            model_name="channel",
+            name="group_position",
             field=models.PositiveIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='hide_log_text',
+            model_name="channel",
+            name="hide_log_text",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='hide_paths',
+            model_name="channel",
+            name="hide_paths",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='last_summary_at',
+            model_name="channel",
+            name="last_summary_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='log_retention_days',
+            model_name="channel",
+            name="log_retention_days",
             field=models.PositiveIntegerField(default=90),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='min_priority',
+            model_name="channel",
+            name="min_priority",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='summary_schedule',
-            field=models.CharField(blank=True, default='', max_length=10),
+            model_name="channel",
+            name="summary_schedule",
+            field=models.CharField(blank=True, default="", max_length=10),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='summary_time',
+            model_name="channel",
+            name="summary_time",
             field=models.TimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='summary_weekday',
+            model_name="channel",
+            name="summary_weekday",
             field=models.PositiveSmallIntegerField(default=1),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='use_server_alias',
+            model_name="channel",
+            name="use_server_alias",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='failover_from',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='notifications.delivery'),
+            model_name="delivery",
+            name="failover_from",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="notifications.delivery",
+            ),
         ),
         migrations.AddField(
-            model_name='channel',
-            name='group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='devices', to='notifications.devicegroup'),
+            model_name="channel",
+            name="group",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="devices",
+                to="notifications.devicegroup",
+            ),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='group',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='notifications.devicegroup'),
+            model_name="delivery",
+            name="group",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to="notifications.devicegroup",
+            ),
         ),
     ]

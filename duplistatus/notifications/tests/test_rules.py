@@ -219,11 +219,10 @@ def test_disable_enable_and_reset(client, auth_client, peers):
     upload(client, status="Error", job="b", minutes=1)
     run_worker()
     assert len(peer.received) == 2
-    post = lambda path, body: auth_client.post(
-        path,
-        data=body,  # noqa: E731
-        content_type="application/json",
-    ).json()
+
+    def post(path: str, body: dict) -> dict:
+        return auth_client.post(path, data=body, content_type="application/json").json()
+
     assert post("/api/v1/rules/disable-all", {}) == {"changed": 2}
     upload(client, status="Error", job="a", minutes=2)
     run_worker()

@@ -94,8 +94,9 @@ class Config(ConfigModel):
 
     Priority rule: the priority of a notification is ``priorities[message.kind]``; the table
     starts as :data:`DEFAULT_PRIORITIES` and the user's entries replace single rows. Only
-    for an event kind the table does not know does ``message.priority`` apply, and a message
-    escalated to priority 5 by the notification rules always goes out at 5.
+    for an event kind the table does not know does ``message.priority`` apply, or when the
+    message says its priority was set on purpose (``explicit_priority``: raised by an
+    escalation rule, or chosen in the template).
     """
 
     server_url: str = DEFAULT_SERVER_URL
@@ -206,8 +207,6 @@ class Config(ConfigModel):
 
     def priority_for(self, kind: str, fallback: int) -> int:
         """The ntfy priority of an event ``kind`` (see the class docstring for the rule)."""
-        if fallback >= 5:  # escalated by the notification rules: always the loudest
-            return 5
         return self.priorities.get(kind, fallback)
 
 

@@ -62,7 +62,11 @@ def build_publish(config: Config, message: Message) -> dict[str, Any]:
     document: dict[str, Any] = {
         "topic": config.topic,
         "message": _truncate(text),
-        "priority": config.priority_for(message.kind, message.priority),
+        "priority": (
+            message.priority
+            if message.explicit_priority
+            else config.priority_for(message.kind, message.priority)
+        ),
         "sequence_id": sequence_id(message.delivery_id),
     }
     if message.title:
