@@ -50,6 +50,9 @@ def auth_client(client, api_token):
 @pytest.fixture(autouse=True)
 def _reset_clock():
     from duplistatus import clock
+    from duplistatus.backups import models
 
+    models._defaults_cache.clear()  # each test's database starts without the row
     yield
     clock.reset()
+    models._defaults_cache.clear()

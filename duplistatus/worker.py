@@ -21,6 +21,9 @@ from duplistatus import clock
 log = logging.getLogger(__name__)
 
 SCAN_PERIOD = timedelta(minutes=1)
+# Wake-ups closer together than this are taken as one: a burst of uploads is handled in a
+# few passes instead of one pass per upload.
+MIN_PASS_GAP_SECONDS = 0.05
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
 NOTIFY_CHANNEL = "duplistatus"
 _wake = threading.Event()
@@ -60,6 +63,11 @@ class Worker:
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
             done["purged"] = summary.purge_delivery_log(now)
+            if connection.vendor == "sqlite":
+                # Keeps the query planner's statistics current (SQLite has no autovacuum
+                # analyze); cheap when nothing changed much.
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA optimize")
         done["sent"] = outbox.send_due(now).total
         return done
 
@@ -87,7 +95,7 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
             if any(done.values()):
                 log.info("worker pass: %s", done)
             # Loop at once while there is more than one pass's worth of work.
-            if done.get("sent", 0) >= 100 or done.get("queued", 0) >= 500:
+            if done.get("sent", 0) >= 100 or done.get("queued", 0) >= 100:
                 continue
             timeout = worker.seconds_to_sleep()
         except Exception:
@@ -100,6 +108,7 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
             listener.wait(timeout)
         else:
             _wake.wait(timeout)
+            stop.wait(MIN_PASS_GAP_SECONDS)
             _wake.clear()
     log.info("worker stopped")
 

@@ -9,6 +9,10 @@ conditional UPDATE, so the events table is the queue.
 
 from __future__ import annotations
 
+import copy
+import time
+from typing import Any
+
 from django.db import models
 from django.db.models import Q
 
@@ -89,6 +93,11 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
 
     @classmethod
     def load(cls) -> MonitoringDefaults:
+        """The one row. Read on every upload, so kept for a second per process (a save in
+        this process replaces it at once; one in another process shows within the second)."""
+        cached = _defaults_cache.get("row")
+        if cached is not None and time.monotonic() - _defaults_cache["at"] < 1.0:
+            return copy.copy(cached)
         row, _ = cls.objects.get_or_create(
             pk=1,
             defaults={
@@ -98,7 +107,15 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
                 "escalation_after_minutes": 0,
             },
         )
+        _defaults_cache.update(row=copy.copy(row), at=time.monotonic())
         return row
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        _defaults_cache.update(row=copy.copy(self), at=time.monotonic())
+
+
+_defaults_cache: dict[str, Any] = {}
 
 
 class Server(ScheduleSettings, NotificationRules):
@@ -197,7 +214,7 @@ class RawReport(models.Model):
     query_string = models.TextField(blank=True, default="")
     remote_addr = models.CharField(max_length=100, blank=True, default="")
     size = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField(max_length=64)
     body_zstd = models.BinaryField()
     parse_error = models.TextField(blank=True, default="")
 
@@ -216,7 +233,10 @@ class RawReport(models.Model):
 
 
 class BackupRun(models.Model):
-    job = models.ForeignKey(BackupJob, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: run_job_begin (job, begin_time) serves every query by job.
+    job = models.ForeignKey(
+        BackupJob, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="runs")
     raw_report = models.ForeignKey(RawReport, null=True, on_delete=models.SET_NULL)
     # Identical bodies are the same run; the unique index turns a racing resend into a 409.
@@ -299,7 +319,10 @@ class Event(models.Model):
         RECOVERED = "recovered"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    job = models.ForeignKey(BackupJob, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: event_job_kind (job, kind, created_at) serves it.
+    job = models.ForeignKey(
+        BackupJob, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     run = models.ForeignKey(BackupRun, null=True, blank=True, on_delete=models.CASCADE)
     created_at = models.DateTimeField()
     details = models.JSONField(default=dict)
@@ -311,7 +334,10 @@ class Event(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(
-                fields=["created_at"], name="event_unprocessed", condition=Q(processed_at=None)
+                # The outbox takes unprocessed events in id order.
+                fields=["id"],
+                name="event_unprocessed",
+                condition=Q(processed_at=None),
             ),
             models.Index(fields=["job", "kind", "created_at"], name="event_job_kind"),
         ]

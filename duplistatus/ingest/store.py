@@ -5,12 +5,14 @@ notifications happen later, in the worker, from the event row.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 import zstandard
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from duplistatus import worker
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
@@ -60,15 +62,20 @@ def keep_unparsed(upload: Upload, error: str) -> RawReport:
     return raw
 
 
+# SQLite has one writer at a time. Threads of this process queue here, in order, instead of
+# in SQLite's busy handler, which sleeps in growing steps and lets a writer starve.
+_sqlite_writer = threading.Lock()
+
+
 def store_report(report: Report, identity: Identity, upload: Upload) -> BackupRun:
     sha256 = upload.sha256
-    if BackupRun.objects.filter(body_sha256=sha256).exists():
-        raise DuplicateReport
+    lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
     try:
-        with transaction.atomic():
+        with lock, transaction.atomic():
             return _store(report, identity, upload, sha256)
     except IntegrityError as exc:
-        # A resend that raced the first copy past the checks above hits a unique index.
+        # A resend (same body, or same job and BeginTime) hits a unique index; the whole
+        # transaction rolls back, server and job included if they were new.
         raise DuplicateReport from exc
 
 
@@ -92,11 +99,6 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
     )
     if not created and identity.backup_id and job.backup_id != identity.backup_id:
         BackupJob.objects.filter(pk=job.pk).update(backup_id=identity.backup_id)
-
-    if BackupRun.objects.filter(
-        job=job, operation=report.operation, begin_time=report.begin_time
-    ).exists():
-        raise DuplicateReport
 
     raw = upload.raw_report()
     raw.save()

@@ -57,8 +57,16 @@ def retry_horizon() -> timedelta:
 # --------------------------------------------------------------------------- events → deliveries
 
 
-def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
-    """Turn unprocessed events into deliveries; returns how many deliveries were written."""
+ENQUEUE_BATCH = 50
+
+
+def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
+    """Turn unprocessed events into deliveries; returns how many deliveries were written.
+
+    Events are taken a batch at a time by reading them inside a write transaction (`FOR
+    UPDATE SKIP LOCKED` on PostgreSQL, an IMMEDIATE transaction on SQLite), marked processed
+    and their deliveries written in that same transaction: a crash rolls both back.
+    """
     now = now or clock.now()
     ids = list(
         Event.objects.filter(processed_at=None).order_by("id").values_list("pk", flat=True)[:limit]
@@ -71,39 +79,51 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
     default_rules = rules.layer(defaults)
     per_job: dict[int, tuple[Schedule, rules.Rules]] = {}  # resolved once per pass
     written = 0
-    for event_id in ids:
+    for start in range(0, len(ids), ENQUEUE_BATCH):
         with transaction.atomic():
-            if not Event.objects.filter(pk=event_id, processed_at=None).update(processed_at=now):
-                continue  # another worker took it
-            event = Event.objects.select_related("job__server", "run").get(pk=event_id)
-            job = event.job
-            if job.pk not in per_job:
-                per_job[job.pk] = (
-                    monitor.job_schedule(job, defaults=defaults),
-                    rules.resolve(rules.layer(job), rules.layer(job.server), default_rules),
-                )
-            schedule, job_rules = per_job[job.pk]
-            kind = messages.message_kind(event)
-            run = event.run
-            chosen = policy.routes(
-                rules.targets(
-                    job_rules,
-                    kind,
-                    status=run.status if run else "",
-                    errors_count=run.errors_count if run else 0,
-                    consecutive_failures=job.consecutive_failures,
-                ),
-                channels=channels,
-                groups=groups,
-                now=now,
-                default_priority=messages.PRIORITY,
-                fallback_tz=schedule.tz,
+            events = list(
+                Event.objects.filter(pk__in=ids[start : start + ENQUEUE_BATCH], processed_at=None)
+                .select_related("job__server", "run")
+                .defer("run__data", "run__extra", "run__messages")  # large, and not needed
+                .select_for_update(of=("self",), skip_locked=True)
+                .order_by("id")
             )
-            if not chosen:
+            if not events:
                 continue
-            values = messages.context(event, now=now, schedule=schedule)
-            Delivery.objects.bulk_create(
-                [
+            Event.objects.filter(pk__in=[e.pk for e in events]).update(processed_at=now)
+            deliveries: list[Delivery] = []
+            for event in events:
+                job, run = event.job, event.run
+                if job.pk not in per_job:
+                    latest = run is not None and run.pk == job.last_run_id
+                    per_job[job.pk] = (
+                        monitor.job_schedule(
+                            job,
+                            defaults=defaults,
+                            **({"duplicati_next": run.next_scheduled_run} if latest else {}),
+                        ),
+                        rules.resolve(rules.layer(job), rules.layer(job.server), default_rules),
+                    )
+                schedule, job_rules = per_job[job.pk]
+                kind = messages.message_kind(event)
+                chosen = policy.routes(
+                    rules.targets(
+                        job_rules,
+                        kind,
+                        status=run.status if run else "",
+                        errors_count=run.errors_count if run else 0,
+                        consecutive_failures=job.consecutive_failures,
+                    ),
+                    channels=channels,
+                    groups=groups,
+                    now=now,
+                    default_priority=messages.PRIORITY,
+                    fallback_tz=schedule.tz,
+                )
+                if not chosen:
+                    continue
+                values = messages.context(event, now=now, schedule=schedule)
+                deliveries += [
                     build_delivery(
                         r.channel,
                         r.kind,
@@ -115,8 +135,8 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 500) -> int:
                     )
                     for r in chosen
                 ]
-            )
-            written += len(chosen)
+            Delivery.objects.bulk_create(deliveries)
+            written += len(deliveries)
     return written
 
 
