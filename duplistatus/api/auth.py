@@ -9,7 +9,6 @@ from ninja.security import HttpBearer
 
 from duplistatus.accounts.models import ApiToken
 
-
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
