@@ -167,8 +167,13 @@ def build(n_servers: int, n_jobs: int) -> dict[str, Any]:
     with transaction.atomic():
         Server.objects.bulk_create(
             [
-                Server(id=s + 1, key=f"bench-machine-{s:05d}", name=f"bench-server-{s:05d}",
-                       created_at=created, last_seen_at=NOW - timedelta(hours=1))
+                Server(
+                    id=s + 1,
+                    key=f"bench-machine-{s:05d}",
+                    name=f"bench-server-{s:05d}",
+                    created_at=created,
+                    last_seen_at=NOW - timedelta(hours=1),
+                )
                 for s in range(n_servers)
             ],
             batch_size=INSERT_BATCH,
@@ -181,20 +186,40 @@ def build(n_servers: int, n_jobs: int) -> dict[str, Any]:
             server_id = i // per_server + 1
             if t["due"]:
                 due_ids.append(i + 1)
-            jobs.append(BackupJob(
-                id=i + 1, server_id=server_id, name=f"job-{i % per_server:03d}",
-                backup_id=f"DB-{i % per_server + 1}", created_at=created, interval="1D",
-                run_count=1, last_run_id=i + 1, last_run_at=t["last_run_at"],
-                last_status="Success", last_success_at=t["last_run_at"],
-                next_expected_at=t["next_expected_at"], alert_after=t["alert_after"],
-                schedule_source="configured", schedule_anchor=t["schedule_anchor"],
-            ))
-            runs.append(BackupRun(
-                id=i + 1, job_id=i + 1, server_id=server_id, body_sha256=f"{i:064x}",
-                received_at=t["last_run_at"] + timedelta(minutes=5), report_format="json",
-                status="Success", parsed_result="Success", begin_time=t["last_run_at"],
-                end_time=t["last_run_at"] + timedelta(minutes=4), duration_seconds=240.0,
-            ))
+            jobs.append(
+                BackupJob(
+                    id=i + 1,
+                    server_id=server_id,
+                    name=f"job-{i % per_server:03d}",
+                    backup_id=f"DB-{i % per_server + 1}",
+                    created_at=created,
+                    interval="1D",
+                    run_count=1,
+                    last_run_id=i + 1,
+                    last_run_at=t["last_run_at"],
+                    last_status="Success",
+                    last_success_at=t["last_run_at"],
+                    next_expected_at=t["next_expected_at"],
+                    alert_after=t["alert_after"],
+                    schedule_source="configured",
+                    schedule_anchor=t["schedule_anchor"],
+                )
+            )
+            runs.append(
+                BackupRun(
+                    id=i + 1,
+                    job_id=i + 1,
+                    server_id=server_id,
+                    body_sha256=f"{i:064x}",
+                    received_at=t["last_run_at"] + timedelta(minutes=5),
+                    report_format="json",
+                    status="Success",
+                    parsed_result="Success",
+                    begin_time=t["last_run_at"],
+                    end_time=t["last_run_at"] + timedelta(minutes=4),
+                    duration_seconds=240.0,
+                )
+            )
         with transaction.atomic():
             BackupJob.objects.bulk_create(jobs, batch_size=INSERT_BATCH)
             BackupRun.objects.bulk_create(runs, batch_size=INSERT_BATCH)
@@ -234,12 +259,17 @@ def check_sample(n_jobs: int, sample: int = 200) -> int:
     for job, schedule in monitor.with_schedules(BackupJob.objects.filter(pk__in=ids)):
         changes = monitor.expectation_changes(job, schedule)
         if (changes["next_expected_at"], changes["alert_after"], changes["schedule_source"]) != (
-            job.next_expected_at, job.alert_after, "configured"
+            job.next_expected_at,
+            job.alert_after,
+            "configured",
         ):
             bad += 1
             if bad <= 3:
-                print(f"  job {job.pk}: stored next {job.next_expected_at} alert "
-                      f"{job.alert_after}, computed {changes}", file=sys.stderr)
+                print(
+                    f"  job {job.pk}: stored next {job.next_expected_at} alert "
+                    f"{job.alert_after}, computed {changes}",
+                    file=sys.stderr,
+                )
     return bad
 
 
@@ -252,11 +282,19 @@ def reset_due(due_ids: list[int]) -> None:
     jobs = []
     for pk in due_ids:
         t = job_times(pk - 1)
-        jobs.append(BackupJob(id=pk, alert_after=t["alert_after"], overdue_since=None,
-                              last_reminder_at=None, escalated_at=None))
+        jobs.append(
+            BackupJob(
+                id=pk,
+                alert_after=t["alert_after"],
+                overdue_since=None,
+                last_reminder_at=None,
+                escalated_at=None,
+            )
+        )
     with transaction.atomic():
         BackupJob.objects.bulk_update(
-            jobs, ["alert_after", "overdue_since", "last_reminder_at", "escalated_at"],
+            jobs,
+            ["alert_after", "overdue_since", "last_reminder_at", "escalated_at"],
             batch_size=500,
         )
         Event.objects.filter(kind=Event.Kind.OVERDUE).delete()
@@ -354,8 +392,9 @@ def measure_due_round(due_ids: list[int]) -> tuple[dict[str, Any], list[str]]:
     overdue_ids = sorted(result.events.get("overdue", []))
     stored = Event.objects.filter(kind=Event.Kind.OVERDUE, created_at=NOW).count()
     if overdue_ids != due_ids:
-        problems.append(f"scan reported {len(overdue_ids)} overdue jobs, expected the "
-                        f"{len(due_ids)} due ones")
+        problems.append(
+            f"scan reported {len(overdue_ids)} overdue jobs, expected the {len(due_ids)} due ones"
+        )
     if set(result.events) - {"overdue"}:
         kinds = {k: len(v) for k, v in result.events.items()}
         problems.append(f"scan wrote other events: {kinds}")
@@ -366,8 +405,10 @@ def measure_due_round(due_ids: list[int]) -> tuple[dict[str, Any], list[str]]:
 
     again, again_elapsed, again_counter = timed_scan(NOW)
     if again.total or again.examined:
-        problems.append(f"second scan examined {again.examined} jobs and wrote {again.total} "
-                        "events, expected none")
+        problems.append(
+            f"second scan examined {again.examined} jobs and wrote {again.total} "
+            "events, expected none"
+        )
     if Event.objects.count() != stored:
         problems.append("second scan changed the events table")
     return {
@@ -393,8 +434,11 @@ def query_plans() -> dict[str, str]:
     from duplistatus.monitoring import monitor
 
     def due(now: datetime) -> Any:  # as in monitor.scan
-        return (BackupJob.objects.filter(alert_after__lte=now).order_by("alert_after")
-                .values_list("pk", flat=True)[:10_000])
+        return (
+            BackupJob.objects.filter(alert_after__lte=now)
+            .order_by("alert_after")
+            .values_list("pk", flat=True)[:10_000]
+        )
 
     batch = list(due(NOW)[: monitor.SCAN_BATCH])
     fetch = monitor.with_schedule_inputs(
@@ -438,43 +482,76 @@ def print_report(result: dict[str, Any]) -> None:
         print(f"{label:44} {ms:>9.{digits}f} ms  {verdict:4}  {note}")
 
     print()
-    print(f"duplistatus scan benchmark ({result['mode']}, {result['database']} "
-          f"{result['database_version']}, {result['host']['cpus']} CPUs, "
-          f"Python {result['host']['python']}, load avg before {result['host']['loadavg_before']})")
-    print(f"{d['jobs']:,} jobs on {d['servers']:,} servers, {len(d['due_ids']):,} due (1 %); "
-          f"migrate {result['migrate_seconds']:.1f} s, insert {d['insert_seconds']:.1f} s "
-          f"({d['jobs_per_s']:,} jobs+runs/s), database {d['database_mb']} MB; "
-          f"sample check: {result['sample_mismatches']} mismatches")
+    print(
+        f"duplistatus scan benchmark ({result['mode']}, {result['database']} "
+        f"{result['database_version']}, {result['host']['cpus']} CPUs, "
+        f"Python {result['host']['python']}, load avg before {result['host']['loadavg_before']})"
+    )
+    print(
+        f"{d['jobs']:,} jobs on {d['servers']:,} servers, {len(d['due_ids']):,} due (1 %); "
+        f"migrate {result['migrate_seconds']:.1f} s, insert {d['insert_seconds']:.1f} s "
+        f"({d['jobs_per_s']:,} jobs+runs/s), database {d['database_mb']} MB; "
+        f"sample check: {result['sample_mismatches']} mismatches"
+    )
     print()
     print(f"{'':44} {'figure':>12}        target")
     print("-" * 80)
-    row("nothing due: scan p50", q["p50_ms"], 3, q["p50_ms"] < quiet_target,
-        f"< {quiet_target:.0f} ms")
-    row("nothing due: scan p99", q["p99_ms"], 3, q["p99_ms"] < quiet_target,
-        f"< {quiet_target:.0f} ms")
-    row("nothing due: scan max", q["max_ms"], 3, None,
+    row(
+        "nothing due: scan p50",
+        q["p50_ms"],
+        3,
+        q["p50_ms"] < quiet_target,
+        f"< {quiet_target:.0f} ms",
+    )
+    row(
+        "nothing due: scan p99",
+        q["p99_ms"],
+        3,
+        q["p99_ms"] < quiet_target,
+        f"< {quiet_target:.0f} ms",
+    )
+    row(
+        "nothing due: scan max",
+        q["max_ms"],
+        3,
+        None,
         f"mean {q['mean_ms']:.3f} ms, CPU p50 {q['cpu_p50_ms']:.3f} ms, {q['scans']} scans, "
-        f"{q['queries']} queries each")
+        f"{q['queries']} queries each",
+    )
     for k, r in enumerate(rounds, 1):
-        row(f"1 % due: scan, round {k} ({r['overdue_events']:,} events)", r["seconds"] * 1000, 1,
+        row(
+            f"1 % due: scan, round {k} ({r['overdue_events']:,} events)",
+            r["seconds"] * 1000,
+            1,
             r["seconds"] * 1000 < due_target,
-            f"< {due_target:.0f} ms   (CPU {r['cpu_seconds'] * 1000:.0f} ms)")
+            f"< {due_target:.0f} ms   (CPU {r['cpu_seconds'] * 1000:.0f} ms)",
+        )
     secs = [r["seconds"] * 1000 for r in rounds]
-    row("1 % due: median over rounds", statistics.median(secs), 1, None,
-        f"max {max(secs):.1f} ms")
+    row("1 % due: median over rounds", statistics.median(secs), 1, None, f"max {max(secs):.1f} ms")
     r1 = rounds[0]
-    row("1 % due: per due job (round 1)", r1["ms_per_due_job"], 3, None,
+    row(
+        "1 % due: per due job (round 1)",
+        r1["ms_per_due_job"],
+        3,
+        None,
         f"{r1['queries']:,} queries, {r1['in_execute_s'] * 1000:.0f} ms inside "
-        f"cursor.execute, {r1['cpu_seconds'] * 1000:.0f} ms CPU")
+        f"cursor.execute, {r1['cpu_seconds'] * 1000:.0f} ms CPU",
+    )
     seconds = [r["second_scan_ms"] for r in rounds]
-    row("second scan right after (max over rounds)", max(seconds), 3,
+    row(
+        "second scan right after (max over rounds)",
+        max(seconds),
+        3,
         max(seconds) < quiet_target,
         f"< {quiet_target:.0f} ms, {sum(r['second_scan_events'] for r in rounds)} events "
-        "(must be 0)")
+        "(must be 0)",
+    )
     print()
     explain = "EXPLAIN QUERY PLAN" if result["database"] == "sqlite" else "EXPLAIN"
-    print(f"query plan of the due-jobs query ({explain}), "
-          f"uses job_alert_after: {result['uses_partial_index']}")
+    print(
+        f"query plan of the due-jobs query ({explain}), "
+        f"uses job_alert_after: {result['uses_partial_index']}"
+    )
     labels = {
         "due_ids": f"due ids, now = {NOW:%Y-%m-%d %H:%M} (1 % due)",
         "due_ids_quiet": f"due ids, now = {QUIET_NOW:%Y-%m-%d %H:%M} (nothing due)",
@@ -496,22 +573,39 @@ def print_report(result: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--small", action="store_true", help="CI size: 10,000 jobs")
-    parser.add_argument("--database-url", default=None,
-                        help="a PostgreSQL server to create the database "
-                             f"{BENCH_DB!r} on (default: SQLite in a fresh temp dir)")
-    parser.add_argument("--quiet-scans", type=int, default=50,
-                        help="timed nothing-due scans (after 5 warm-up scans); default 50")
-    parser.add_argument("--due-rounds", type=int, default=3,
-                        help="1 %%-due scans, the due jobs reset between them; default 3")
-    parser.add_argument("--profile", action="store_true",
-                        help="print a cProfile of one more 1 %%-due scan")
-    parser.add_argument("--keep-db", action="store_true",
-                        help=f"do not drop the PostgreSQL database {BENCH_DB!r} at the end")
-    parser.add_argument("--keep-data", action="store_true",
-                        help="keep the temp data dir (the SQLite file)")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server to create the database "
+        f"{BENCH_DB!r} on (default: SQLite in a fresh temp dir)",
+    )
+    parser.add_argument(
+        "--quiet-scans",
+        type=int,
+        default=50,
+        help="timed nothing-due scans (after 5 warm-up scans); default 50",
+    )
+    parser.add_argument(
+        "--due-rounds",
+        type=int,
+        default=3,
+        help="1 %%-due scans, the due jobs reset between them; default 3",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of one more 1 %%-due scan"
+    )
+    parser.add_argument(
+        "--keep-db",
+        action="store_true",
+        help=f"do not drop the PostgreSQL database {BENCH_DB!r} at the end",
+    )
+    parser.add_argument(
+        "--keep-data", action="store_true", help="keep the temp data dir (the SQLite file)"
+    )
     args = parser.parse_args(argv)
     if args.database_url and not args.database_url.startswith(("postgres://", "postgresql://")):
         parser.error("--database-url must be a postgres:// URL (SQLite is the default)")
@@ -525,8 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "mode": mode,
         "database": "postgresql" if pg else "sqlite",
-        "host": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                 "loadavg_before": [round(x, 2) for x in os.getloadavg()]},
+        "host": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "loadavg_before": [round(x, 2) for x in os.getloadavg()],
+        },
         "targets": TARGETS,
         "sizes": size,
         "now": NOW.isoformat(),
@@ -550,8 +647,11 @@ def main(argv: list[str] | None = None) -> int:
         result["data"] = data
         result["sample_mismatches"] = check_sample(size["jobs"])
         if result["sample_mismatches"]:
-            print(f"warning: {result['sample_mismatches']} sampled jobs disagree with "
-                  "expectation_changes (see above)", file=sys.stderr)
+            print(
+                f"warning: {result['sample_mismatches']} sampled jobs disagree with "
+                "expectation_changes (see above)",
+                file=sys.stderr,
+            )
         result["plans"] = query_plans()
         result["uses_partial_index"] = all(
             "job_alert_after" in result["plans"][k] for k in ("due_ids", "due_ids_quiet")
@@ -571,8 +671,11 @@ def main(argv: list[str] | None = None) -> int:
             round_result, round_problems = measure_due_round(data["due_ids"])
             rounds.append(round_result)
             problems.extend(f"round {k + 1}: {p}" for p in round_problems)
-            print(f"round {k + 1}: {round_result['seconds'] * 1000:.1f} ms, "
-                  f"{round_result['overdue_events']} events", flush=True)
+            print(
+                f"round {k + 1}: {round_result['seconds'] * 1000:.1f} ms, "
+                f"{round_result['overdue_events']} events",
+                flush=True,
+            )
         result["due_rounds"] = rounds
         if args.profile:
             profile_text = profile_due(data["due_ids"])
