@@ -3,6 +3,8 @@
 duplistatus serve [--host H] [--port P] [--no-worker] [--threads N]
 duplistatus worker                     the background loop alone (for multi-process setups)
 duplistatus token create NAME          prints a new admin API token on its last line
+duplistatus resetpassword USER         set a user's password (asks, or prints a random one)
+duplistatus setup                      migrations, web assets, first admin (serve runs it)
 duplistatus migrate                    apply database migrations
 duplistatus manage ARGS...             any Django management command
 """
@@ -23,11 +25,11 @@ def _setup_django() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    # Migrate in a child process: the serving parent then never imports Django, which keeps
+    # Set up in a child process: the serving parent then never imports Django, which keeps
     # the resident memory of the whole service to the one worker process that needs it.
-    migrate = subprocess.run([sys.executable, "-m", "duplistatus", "migrate", "--quiet"])
-    if migrate.returncode != 0:
-        return migrate.returncode
+    setup = subprocess.run([sys.executable, "-m", "duplistatus", "setup", "--quiet"])
+    if setup.returncode != 0:
+        return setup.returncode
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -95,6 +97,61 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0 if args.quiet else 1)
+    return 0
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    """Everything `serve` needs before it serves: the schema, the pages' assets (npm ci when
+    they are missing, then collectstatic) and, on first start, the admin user."""
+    _setup_django()
+    from django.core.management import call_command
+
+    from duplistatus.accounts.passwords import PolicyError, create_first_admin
+    from duplistatus.web import assets
+
+    call_command("migrate", interactive=False, verbosity=0 if args.quiet else 1)
+    assets.install()
+    call_command("collectstatic", interactive=False, verbosity=0 if args.quiet else 1)
+    try:
+        create_first_admin()
+    except PolicyError as exc:
+        print(f"DUPLISTATUS_ADMIN_PASSWORD does not meet the password policy: {exc}")
+        return 2
+    return 0
+
+
+def cmd_resetpassword(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    from duplistatus.accounts.passwords import PolicyError, reset_password
+
+    if not get_user_model().objects.filter(username=args.user).exists():
+        print(f"No user named {args.user!r}.")
+        return 1
+    password = None
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty() and not args.random:
+        import getpass
+
+        password = getpass.getpass(f"New password for {args.user} (empty: a random one): ")
+        if password and password != getpass.getpass("Again: "):
+            print("The two passwords differ.")
+            return 1
+    try:
+        new_password = reset_password(args.user, password or None)
+    except PolicyError as exc:
+        print(f"Not changed: {exc}")
+        return 1
+    if password:
+        print(f"Password of {args.user!r} changed; the user is unlocked.")
+    else:
+        print(f"Password of {args.user!r} changed; the user is unlocked. The new password:")
+        print(new_password)
     return 0
 
 
@@ -172,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt stored secrets with a new key")
     rotate.set_defaults(func=cmd_rotate_key)
+
+    setup = sub.add_parser(
+        "setup", help="apply migrations, install and collect web assets, create the first admin"
+    )
+    setup.add_argument("--quiet", action="store_true")
+    setup.set_defaults(func=cmd_setup)
+
+    reset = sub.add_parser("resetpassword", help="set a user's password and unlock the user")
+    reset.add_argument("user")
+    reset.add_argument(
+        "--password-stdin", action="store_true", help="read the new password from stdin"
+    )
+    reset.add_argument("--random", action="store_true", help="set and print a random password")
+    reset.set_defaults(func=cmd_resetpassword)
 
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--quiet", action="store_true")

@@ -40,19 +40,32 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
-    "django.contrib.staticfiles",
+    "duplistatus.web.apps.StaticFilesConfig",
     "duplistatus.backups",
     "duplistatus.accounts",
+    "duplistatus.web",
+    "ninja",  # serves /api/docs' Swagger UI from our own static files (CSP: 'self' only)
     "duplistatus.notifications",
 ]
 
 MIDDLEWARE = [
+    # Pages are repetitive HTML (a 1,000-job dashboard shrinks ~10x). Django's gzip adds
+    # random padding against BREACH, and CSRF tokens are masked per response.
+    "django.middleware.gzip.GZipMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files: WhiteNoise rather than granian's static route, because it works the same
+    # under `serve`, the tests' live server and `manage`, serves the brotli/gzip copies made
+    # once by collectstatic, and marks the content-hashed names immutable, so a browser
+    # fetches each asset once per version. There are few assets; Python serving them costs
+    # little next to that.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "duplistatus.urls"
@@ -68,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "duplistatus.web.context.ui",
             ]
         },
     }
@@ -103,7 +117,50 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Filled by `duplistatus setup` (run by `serve`): our files and the front-end libraries npm
+# installed (duplistatus.web.assets), content-hashed and pre-compressed (brotli, gzip).
 STATIC_ROOT = DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "duplistatus.web.assets.StaticStorage"},
+}
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "duplistatus.web.assets.NodeModulesFinder",
+]
+WHITENOISE_MAX_AGE = 3600  # for unhashed names; hashed ones are cached for good
+
+# Web pages: sessions, roles (accounts.roles), a password policy, login lockout, audit log.
+LOGIN_URL = "/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login"
+SESSION_COOKIE_AGE = 14 * 24 * 3600
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DUPLISTATUS_SECURE_COOKIES") == "1"
+CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page, never from the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# No inline script or style anywhere: everything comes from our own static files.
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+}
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": int(os.environ.get("DUPLISTATUS_PASSWORD_MIN_LENGTH", "10"))},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_MAX_FAILURES = int(os.environ.get("DUPLISTATUS_LOGIN_MAX_FAILURES", "5"))
+LOGIN_LOCKOUT_MINUTES = int(os.environ.get("DUPLISTATUS_LOGIN_LOCKOUT_MINUTES", "15"))
+AUDIT_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_AUDIT_RETENTION_DAYS", "365"))
 
 MAX_UPLOAD_BYTES = int(os.environ.get("DUPLISTATUS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
 # Django's own cap on in-memory request bodies must not reject an upload before we do.

@@ -1,7 +1,9 @@
-from django.urls import path
+from django.urls import include, path
 
 from duplistatus.api.urls import api
 
 urlpatterns = [
     path("api/", api.urls),
+    path("", include("duplistatus.accounts.urls")),
+    path("", include("duplistatus.web.urls")),
 ]

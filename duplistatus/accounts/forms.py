@@ -1,0 +1,94 @@
+"""Forms for signing in and managing users. Passwords go through Django's validators
+(AUTH_PASSWORD_VALIDATORS in settings: the password policy)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from duplistatus import clock
+
+from . import audit, lockout
+from .roles import ROLES
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form, refusing names (and addresses) that failed too often."""
+
+    def clean(self) -> dict[str, Any]:
+        username = (self.data.get("username") or "").strip()
+        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
+        until = lockout.locked_until(username, address)
+        if until is not None:
+            minutes = max(1, int((until - clock.now()).total_seconds() // 60) + 1)
+            raise forms.ValidationError(
+                f"Too many failed sign-ins. Try again in about {minutes} minute"
+                f"{'s' if minutes != 1 else ''}.",
+                code="locked",
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if lockout.record_failure(username, address):
+                audit.record(self.request, "user.locked", f"user {username}", {"failures": True})
+            raise
+
+
+class NewPasswordMixin(forms.Form):
+    password1 = forms.CharField(
+        label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    )
+    password2 = forms.CharField(
+        label="New password again",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def password_for(self, user: Any) -> str:
+        """The new password, checked against the policy for `user`."""
+        first = self.cleaned_data.get("password1", "")
+        if first != self.cleaned_data.get("password2", ""):
+            self.add_error("password2", "The two passwords differ.")
+            return ""
+        try:
+            password_validation.validate_password(first, user)
+        except forms.ValidationError as exc:
+            self.add_error("password1", exc)
+            return ""
+        return first
+
+
+class UserCreateForm(NewPasswordMixin):
+    username = forms.RegexField(
+        regex=r"^[\w.@+-]{1,150}$",
+        max_length=150,
+        help_text="Letters, digits and @ . + - _",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial="viewer")
+
+    field_order = ["username", "role", "password1", "password2"]
+
+    def clean_username(self) -> str:
+        name = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=name).exists():
+            raise forms.ValidationError("A user with this name exists.")
+        return name
+
+
+class PasswordChangeForm(NewPasswordMixin):
+    old_password = forms.CharField(
+        label="Current password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["old_password", "password1", "password2"]
+
+
+class SetPasswordForm(NewPasswordMixin):
+    pass
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What uses it, e.g. homepage")

@@ -1,0 +1,91 @@
+"""Front-end libraries and static files.
+
+Third-party code (htmx, uPlot) is pinned in package.json + package-lock.json and installed by
+npm into node_modules/, never committed. `NodeModulesFinder` hands collectstatic exactly the
+files the pages load, under static/vendor/. `duplistatus setup` (run by `serve`) installs them
+with `npm ci --omit=dev` when they are missing and npm is there, then runs collectstatic.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.contrib.staticfiles.finders import BaseFinder
+from django.core.files.storage import FileSystemStorage
+from whitenoise.storage import CompressedManifestStaticFilesStorage
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent.parent  # where package.json is
+NODE_MODULES = PROJECT_DIR / "node_modules"
+
+# The files the pages load, in node_modules; each is served as static/vendor/<its name>.
+VENDOR_FILES = {
+    Path(source).name: NODE_MODULES / source
+    for source in (
+        "htmx.org/dist/htmx.min.js",
+        "uplot/dist/uPlot.iife.min.js",
+        "uplot/dist/uPlot.min.css",
+    )
+}
+
+
+def missing() -> list[str]:
+    return [name for name, file in VENDOR_FILES.items() if not file.is_file()]
+
+
+def install(echo: Any = print) -> bool:
+    """`npm ci --omit=dev` when a vendor file is missing; False when they are still missing."""
+    if not missing():
+        return True
+    hint = f"run `npm ci --omit=dev` in {PROJECT_DIR} (needs Node.js), then restart"
+    npm = shutil.which("npm")
+    if npm is None or not (PROJECT_DIR / "package-lock.json").is_file():
+        echo(f"The web pages' scripts are not installed: {hint}. The API works without them.")
+        return False
+    echo("Installing the web pages' scripts: npm ci --omit=dev ...")
+    done = subprocess.run(
+        [npm, "ci", "--omit=dev", "--no-audit", "--no-fund"], cwd=PROJECT_DIR, check=False
+    )
+    if done.returncode != 0 or missing():
+        echo(f"npm ci failed: {hint}. The API works without them.")
+        return False
+    return True
+
+
+class NodeModulesFinder(BaseFinder):
+    """Finds the VENDOR_FILES for collectstatic and for the development server."""
+
+    prefix = "vendor"
+    files = VENDOR_FILES
+
+    def find(self, path: str, find_all: bool = False, **kwargs: Any) -> Any:
+        folder, _, name = path.rpartition("/")
+        file = self.files.get(name) if folder == self.prefix else None
+        found = str(file) if file is not None and file.is_file() else ""
+        if find_all:
+            return [found] if found else []
+        return found
+
+    def list(self, ignore_patterns: Any) -> Iterator[tuple[str, FileSystemStorage]]:
+        for name, file in self.files.items():
+            if file.is_file():
+                storage = FileSystemStorage(location=file.parent)
+                storage.prefix = self.prefix  # type: ignore[attr-defined]
+                yield name, storage
+
+
+class StaticStorage(CompressedManifestStaticFilesStorage):
+    """Content-hashed, pre-compressed files from collectstatic. Before collectstatic has run
+    (a checkout's tests, `manage` commands), `{% static %}` gives the plain name instead of
+    failing, so pages still render."""
+
+    manifest_strict = False
+
+    def stored_name(self, name: str) -> str:
+        try:
+            return super().stored_name(name)
+        except ValueError:
+            return name

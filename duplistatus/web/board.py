@@ -1,0 +1,180 @@
+"""The dashboard's data: every job with its state, a summary, and search, filter and sort.
+
+All of it comes from one query over jobs (`monitor.with_schedules`, with the per-job summary
+columns kept current at ingest and the latest run's figures joined in); nothing here reads
+or aggregates the runs table. Filtering and sorting happen in Python over that list, which
+is a few milliseconds for thousands of jobs, and only one page of it is rendered.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db.models import F, QuerySet
+
+from duplistatus.backups.models import BackupJob, Server
+from duplistatus.monitoring import monitor
+from duplistatus.monitoring import schedule as plan
+
+STATES = ("overdue", "late", "ok", "paused", "disabled", "unknown")
+STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
+FAILED = ("Error", "Fatal")
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    job: BackupJob
+    schedule: plan.Schedule
+    state: str
+    failing: bool = field(init=False)
+    # Lower needs a look sooner: overdue, failing, late, warnings, never seen, fine.
+    attention: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        failing = self.job.last_status in FAILED
+        if self.state == "overdue":
+            attention = 0
+        elif failing:
+            attention = 1
+        elif self.state == "late":
+            attention = 2
+        elif self.job.last_status == "Warning":
+            attention = 3
+        else:
+            attention = {"unknown": 4, "ok": 5, "paused": 6, "disabled": 7}.get(self.state, 4)
+        object.__setattr__(self, "failing", failing)
+        object.__setattr__(self, "attention", attention)
+
+    @property
+    def server(self) -> Server:
+        return self.job.server
+
+
+def rows(jobs: QuerySet[BackupJob], now: datetime) -> list[Row]:
+    jobs = jobs.order_by().annotate(  # no ORDER BY: select() sorts, by what the page asks
+        storage=F("last_run__known_file_size"),
+        versions=F("last_run__backup_list_count"),
+        last_duration=F("last_run__duration_seconds"),
+    )
+    return [
+        Row(job, schedule, plan.state(schedule, monitor.watch_of(job), now=now))
+        for job, schedule in monitor.with_schedules(jobs)
+    ]
+
+
+def servers(all_rows: list[Row]) -> list[tuple[int, str]]:
+    """(id, name) of the servers of these jobs, by name (for the server filter)."""
+    names = {row.job.server_id: str(row.job.server) for row in all_rows}
+    return sorted(names.items(), key=lambda item: item[1].casefold())
+
+
+@dataclass
+class Summary:
+    jobs: int = 0
+    servers: int = 0
+    runs: int = 0
+    failing: int = 0
+    storage: int = 0
+    uploaded: int = 0
+    states: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    last_run_at: datetime | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return not (self.failing or self.states["overdue"] or self.states["late"])
+
+
+def summarize(all_rows: list[Row]) -> Summary:
+    summary = Summary(jobs=len(all_rows))
+    summary.servers = len({row.job.server_id for row in all_rows})
+    for row in all_rows:
+        job = row.job
+        summary.states[row.state] += 1
+        summary.statuses[job.last_status or "Unknown"] += 1
+        summary.runs += job.run_count
+        summary.failing += row.failing
+        summary.storage += job.storage or 0
+        summary.uploaded += job.bytes_uploaded_total
+        if job.last_run_at and (
+            summary.last_run_at is None or job.last_run_at > summary.last_run_at
+        ):
+            summary.last_run_at = job.last_run_at
+    return summary
+
+
+def _text_key(value: str) -> str:
+    return value.casefold()
+
+
+SORTS: dict[str, Any] = {
+    "attention": lambda r: (r.attention, _text_key(str(r.server)), _text_key(r.job.name)),
+    "server": lambda r: (_text_key(str(r.server)), _text_key(r.job.name)),
+    "job": lambda r: (_text_key(r.job.name), _text_key(str(r.server))),
+    "state": lambda r: (STATES.index(r.state), r.attention),
+    "status": lambda r: (r.job.last_status or "~", r.attention),
+    # Missing times sort last in both directions (see select()).
+    "last_run": lambda r: r.job.last_run_at,
+    "next": lambda r: r.job.next_expected_at,
+    "runs": lambda r: r.job.run_count,
+    "storage": lambda r: r.job.storage or 0,
+}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the dashboard's toolbar asks for (all optional; unknown values are ignored)."""
+
+    q: str = ""
+    state: str = ""
+    status: str = ""  # a run status, or "failing" for Error and Fatal
+    server: int | None = None
+    sort: str = "attention"
+    desc: bool = False
+
+    @classmethod
+    def of(cls, params: Any) -> Query:
+        server = params.get("server", "")
+        sort = params.get("sort", "attention")
+        return cls(
+            q=params.get("q", "").strip()[:200],
+            state=params.get("state", "") if params.get("state") in STATES else "",
+            status=params.get("status", "")
+            if params.get("status") in (*STATUSES, "failing")
+            else "",
+            server=int(server) if server.isdigit() else None,
+            sort=sort if sort in SORTS else "attention",
+            desc=params.get("desc") == "1",
+        )
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.q or self.state or self.status or self.server is not None)
+
+
+def select(all_rows: list[Row], query: Query) -> list[Row]:
+    words = query.q.casefold().split()
+    found = []
+    for row in all_rows:
+        if query.state and row.state != query.state:
+            continue
+        status = row.job.last_status or "Unknown"
+        if query.status == "failing" and not row.failing:
+            continue
+        if query.status not in ("", "failing") and status != query.status:
+            continue
+        if query.server is not None and row.job.server_id != query.server:
+            continue
+        if words:
+            haystack = f"{row.server.name} {row.server.alias} {row.job.name}".casefold()
+            if not all(word in haystack for word in words):
+                continue
+        found.append(row)
+    key = SORTS[query.sort]
+    keyed = [(key(row), row) for row in found]
+    present = [item for item in keyed if item[0] is not None]
+    present.sort(key=lambda item: item[0], reverse=query.desc)
+    return [row for _, row in present] + [row for value, row in keyed if value is None]

@@ -1,0 +1,16 @@
+"""What every page's template needs: the signed-in user's role."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from duplistatus.accounts.roles import is_admin, role_of
+
+
+def ui(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"can_edit": False}
+    return {"can_edit": is_admin(user), "role": role_of(user)}

@@ -1,0 +1,92 @@
+"""Run history pages and chart series. Both read runs through the (job, begin_time) index
+for one job, or the server index for one server, and never count or aggregate all runs:
+pages step with "newer"/"older" links (one row more than a page tells if there is more)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import QuerySet
+
+from duplistatus.backups.models import BackupRun
+
+PAGE_SIZE = 25
+
+# name, label, column, unit (the chart's axis format)
+METRICS = (
+    ("duration", "Duration", "duration_seconds", "seconds"),
+    ("uploaded", "Uploaded", "bytes_uploaded", "bytes"),
+    ("storage", "Storage used", "known_file_size", "bytes"),
+    ("files", "Files", "examined_files", "count"),
+    ("versions", "Versions", "backup_list_count", "count"),
+)
+RANGES = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None}
+DEFAULT_RANGE = "30d"
+MAX_POINTS = 3000  # per chart; the newest runs of the range when it holds more
+
+LIST_FIELDS = (
+    "id",
+    "job_id",
+    "operation",
+    "status",
+    "begin_time",
+    "duration_seconds",
+    "bytes_uploaded",
+    "known_file_size",
+    "examined_files",
+    "backup_list_count",
+    "warnings_count",
+    "errors_count",
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    runs: list[BackupRun]
+    number: int
+    has_older: bool
+
+    @property
+    def has_newer(self) -> bool:
+        return self.number > 1
+
+
+def page(runs: QuerySet[BackupRun], number: Any) -> Page:
+    number = int(number) if str(number).isdigit() and int(number) > 0 else 1
+    start = (number - 1) * PAGE_SIZE
+    found = list(
+        runs.only(*LIST_FIELDS).order_by("-begin_time", "-id")[start : start + PAGE_SIZE + 1]
+    )
+    return Page(found[:PAGE_SIZE], number, len(found) > PAGE_SIZE)
+
+
+def series(
+    runs: QuerySet[BackupRun], range_name: str, now: datetime, names: dict[int, str]
+) -> dict[str, Any]:
+    """Chart data: per job, begin times (epoch seconds) and one list per metric.
+
+    `names` maps job id → label; with several jobs (a server's page) each gets a line."""
+    days = RANGES.get(range_name, RANGES[DEFAULT_RANGE])
+    runs = runs.filter(operation="Backup")
+    if days is not None:
+        runs = runs.filter(begin_time__gte=now - timedelta(days=days))
+    columns = [column for _, _, column, _ in METRICS]
+    rows = list(
+        runs.order_by("-begin_time").values_list("job_id", "begin_time", *columns)[:MAX_POINTS]
+    )
+    by_job: dict[int, dict[str, list[Any]]] = {}
+    for job_id, begin, *values in reversed(rows):
+        line = by_job.setdefault(job_id, {"x": [], **{m[0]: [] for m in METRICS}})
+        line["x"].append(int(begin.timestamp()))
+        for (name, *_), value in zip(METRICS, values, strict=True):
+            line[name].append(value)
+    return {
+        "range": range_name if range_name in RANGES else DEFAULT_RANGE,
+        "metrics": [{"name": m[0], "label": m[1], "unit": m[3]} for m in METRICS],
+        "jobs": [
+            {"id": job_id, "name": names.get(job_id, str(job_id)), **line}
+            for job_id, line in sorted(by_job.items(), key=lambda item: names.get(item[0], ""))
+        ],
+    }

@@ -1,0 +1,101 @@
+"""Settings pages for monitoring: global defaults, server defaults, and every job's schedule
+with a bulk edit. Everyone signed in may look; only admins may change (403 otherwise)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from duplistatus import clock
+from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
+from duplistatus.backups.models import BackupJob, MonitoringDefaults
+from duplistatus.monitoring.settings import SETTING_FIELDS
+
+from . import board, forms
+from .views import REMINDERS, WEEKDAYS
+
+JOBS_PAGE_SIZE = 50
+
+
+@admin_to_change
+def monitoring(request: HttpRequest) -> HttpResponse:
+    defaults = MonitoringDefaults.load()
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        values, errors = forms.read(request.POST, defaults=True)
+        if values is not None:
+            changes = forms.save(request, defaults, values)
+            messages.success(request, "Defaults saved." if changes else "Nothing changed.")
+            return redirect("web:settings-monitoring")
+    all_rows = board.rows(BackupJob.objects.all(), clock.now())
+    query = board.Query.of(request.GET)
+    found = board.select(all_rows, board.Query(q=query.q, server=query.server, sort="server"))
+    servers = board.servers(all_rows)
+    own = sorted(
+        {
+            row.server
+            for row in all_rows
+            if any(getattr(row.server, name) not in (None, "") for name in SETTING_FIELDS)
+        },
+        key=lambda server: str(server).casefold(),
+    )
+    return render(
+        request,
+        "web/settings_monitoring.html",
+        {
+            "defaults": defaults,
+            "settings": forms.posted(request.POST)
+            if errors
+            else forms.own_settings(defaults, forms.DEFAULTS_FIELDS),
+            "errors": errors,
+            "servers": servers,
+            "servers_with_settings": own,
+            "query": query,
+            "page": Paginator(found, JOBS_PAGE_SIZE).get_page(request.GET.get("page")),
+            "found": len(found),
+            "weekdays": WEEKDAYS,
+            "reminders": REMINDERS,
+            "nav": "settings",
+            "section": "monitoring",
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_POST
+@admin_required
+def monitoring_bulk(request: HttpRequest) -> HttpResponse:
+    """The same settings on every ticked job; only the fields whose box is ticked change."""
+    job_ids = [int(pk) for pk in request.POST.getlist("job") if pk.isdigit()]
+    only = {name for name in SETTING_FIELDS if request.POST.get("change_" + name)}
+    back = _back(request)
+    if not job_ids or not only:
+        messages.error(request, "Tick at least one job and one setting to change.")
+        return back
+    values, errors = forms.read(request.POST, only=only)
+    if values is None:
+        messages.error(request, "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        return back
+    count = forms.save_many(request, job_ids, values)
+    messages.success(request, f"Changed {count} job{'s' if count != 1 else ''}.")
+    return back
+
+
+def _back(request: HttpRequest) -> HttpResponse:
+    """To the page the form was on (its filters and page), if that is one of ours."""
+    url = request.POST.get("back", "")
+    if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return redirect(url)
+    return redirect("web:settings-monitoring")
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The entry point for notification settings (channels, rules, templates, deliveries)."""
+    return render(
+        request, "web/settings_notifications.html", {"nav": "settings", "section": "notifications"}
+    )

@@ -1,0 +1,87 @@
+// Small enhancements on top of server-rendered pages; everything works without them except
+// live refresh and charts. No inline scripts: the Content-Security-Policy forbids them.
+(function () {
+  "use strict";
+
+  // Times arrive in UTC; show them in the browser's time zone.
+  var dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+  function localize(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      el.textContent = dateTime.format(new Date(el.getAttribute("datetime")));
+      el.title = zone;
+    });
+    root.querySelectorAll("time[data-title]").forEach(function (el) {
+      el.title = dateTime.format(new Date(el.getAttribute("datetime")));
+    });
+    root.querySelectorAll("[data-browser-tz]").forEach(function (el) { el.value = zone; });
+    root.querySelectorAll("[data-tz-label]").forEach(function (el) { el.textContent = "(" + zone + ")"; });
+  }
+
+  // Dark mode: follows the system until the user picks, then remembers the pick.
+  function toggleTheme() {
+    var root = document.documentElement;
+    var dark = root.dataset.theme
+      ? root.dataset.theme === "dark"
+      : window.matchMedia("(prefers-color-scheme: dark)").matches;
+    root.dataset.theme = dark ? "light" : "dark";
+    localStorage.setItem("duplistatus-theme", root.dataset.theme);
+    document.dispatchEvent(new CustomEvent("themechange"));
+  }
+
+  // Live refresh of the dashboard without a full reload; the interval is remembered.
+  var timer = null;
+  function setupRefresh(select) {
+    var saved = localStorage.getItem("duplistatus-refresh");
+    if (saved !== null && select.querySelector('option[value="' + saved + '"]')) select.value = saved;
+    function schedule() {
+      clearInterval(timer);
+      var seconds = parseInt(select.value, 10);
+      if (seconds > 0 && window.htmx) {
+        timer = setInterval(function () {
+          if (document.hidden) return;
+          htmx.ajax("GET", location.pathname + location.search, {
+            target: select.dataset.refresh, swap: "outerHTML",
+          });
+        }, seconds * 1000);
+      }
+    }
+    select.addEventListener("change", function () {
+      localStorage.setItem("duplistatus-refresh", select.value);
+      schedule();
+    });
+    schedule();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    localize(document);
+    document.querySelectorAll("[data-theme-toggle]").forEach(function (button) {
+      button.addEventListener("click", toggleTheme);
+    });
+    var refresh = document.querySelector("select[data-refresh]");
+    if (refresh) setupRefresh(refresh);
+
+    document.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-confirm]");
+      if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+    document.querySelectorAll("[data-check-all]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        box.form.querySelectorAll('input[name="' + box.dataset.checkAll + '"]').forEach(function (item) {
+          item.checked = box.checked;
+        });
+      });
+    });
+    document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
+      input.addEventListener("focus", function () { input.select(); });
+    });
+    document.querySelectorAll("[data-log-filter]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        document.querySelector(box.dataset.logFilter).classList.toggle("only-problems", box.checked);
+      });
+    });
+  });
+
+  document.addEventListener("htmx:afterSettle", function () { localize(document); });
+})();

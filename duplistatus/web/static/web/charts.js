@@ -1,0 +1,104 @@
+// Charts of a job's (or a server's jobs') runs with uPlot: one small chart per metric.
+// Data comes from the page's metrics URL as JSON (see web/history.py `series`).
+(function () {
+  "use strict";
+  var COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777"];
+  var charts = [];
+
+  function human(value, unit) {
+    if (value == null) return "—";
+    if (unit === "bytes") {
+      var units = ["B", "KB", "MB", "GB", "TB", "PB"], i = 0;
+      while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
+      return (i ? value.toFixed(1) : value) + " " + units[i];
+    }
+    if (unit === "seconds") {
+      if (value < 90) return Math.round(value) + " s";
+      if (value < 5400) return Math.round(value / 60) + " min";
+      return (value / 3600).toFixed(1) + " h";
+    }
+    return Math.round(value).toLocaleString();
+  }
+
+  function cssVar(name) {
+    return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+  }
+
+  function draw(container, data) {
+    charts.forEach(function (chart) { chart.destroy(); });
+    charts = [];
+    container.querySelectorAll(".chart").forEach(function (el) { el.remove(); });
+    var empty = container.querySelector("[data-charts-empty]");
+    empty.hidden = data.jobs.length > 0;
+    if (!data.jobs.length) return;
+    var ink = cssVar("--muted") || "#666", grid = cssVar("--line") || "#ddd";
+    data.metrics.forEach(function (metric) {
+      var tables = data.jobs.map(function (job) { return [job.x, job[metric.name]]; });
+      var aligned = tables.length === 1 ? tables[0] : uPlot.join(tables);
+      var figure = document.createElement("figure");
+      figure.className = "chart";
+      figure.setAttribute("role", "img");
+      figure.setAttribute("aria-label", metric.label + " per run");
+      var caption = document.createElement("figcaption");
+      caption.textContent = metric.label;
+      figure.appendChild(caption);
+      container.appendChild(figure);
+      var axis = { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+      var options = {
+        width: Math.max(220, figure.clientWidth),
+        height: 170,
+        legend: { show: data.jobs.length > 1, live: false },
+        cursor: { points: { size: 6 } },
+        scales: { x: { time: true } },
+        axes: [
+          axis,
+          Object.assign({}, axis, {
+            size: 78,
+            values: function (u, values) { return values.map(function (v) { return human(v, metric.unit); }); },
+          }),
+        ],
+        series: [{}].concat(data.jobs.map(function (job, i) {
+          return {
+            label: job.name,
+            stroke: COLORS[i % COLORS.length],
+            width: 2,
+            spanGaps: true,
+            points: { show: aligned[0].length < 60 },
+            value: function (u, v) { return human(v, metric.unit); },
+          };
+        })),
+      };
+      charts.push(new uPlot(options, aligned, figure));
+    });
+  }
+
+  function load(container, range) {
+    var url = container.dataset.charts + "?range=" + encodeURIComponent(range);
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (data) { draw(container, data); });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var container = document.querySelector("[data-charts]");
+    if (!container || !window.uPlot) return;
+    var select = document.querySelector("[data-chart-range]");
+    var range = localStorage.getItem("duplistatus-range") || select.value;
+    if (select.querySelector('option[value="' + range + '"]')) select.value = range;
+    load(container, select.value);
+    select.addEventListener("change", function () {
+      localStorage.setItem("duplistatus-range", select.value);
+      load(container, select.value);
+    });
+    var resizing = null;
+    window.addEventListener("resize", function () {
+      clearTimeout(resizing);
+      resizing = setTimeout(function () {
+        charts.forEach(function (chart) {
+          chart.setSize({ width: Math.max(220, chart.root.parentNode.clientWidth), height: 170 });
+        });
+      }, 150);
+    });
+    document.addEventListener("themechange", function () { load(container, select.value); });
+  });
+})();

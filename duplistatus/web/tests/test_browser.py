@@ -1,0 +1,183 @@
+"""In a real browser (headless Chromium): every page renders with data and without script
+errors; a user's journey; labels and keyboard use. The README's screenshots are taken here."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from duplistatus.backups.models import BackupJob
+
+from . import fleet
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin(django_user_model):
+    return django_user_model.objects.create_superuser("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def fleet_loaded(client, transactional_db):
+    fleet.build(client)
+
+
+def sign_in(page: Page, username: str = "alice", password: str = PASSWORD) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_attached()
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+
+
+def test_journey(page: Page, admin, fleet_loaded):
+    """Sign in, see the failed job, open its run, change the job's schedule, see it."""
+    sign_in(page)
+    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    expect(failing.locator(".badge.r-error")).to_have_text("Error")
+    expect(page.locator("tr.st-overdue").first).to_contain_text("System")
+    expect(page.locator(".tile.t-overdue .n")).to_have_text("1")
+    shoot(page, "dashboard")
+
+    failing.get_by_role("link", name=re.compile("ago")).click()  # the last run
+    expect(page.get_by_role("heading", name="Backup of Documents")).to_be_visible()
+    expect(page.locator("ol.log li.log-error")).to_contain_text("contract.pdf")
+    expect(page.locator("ol.log li.log-information").first).to_be_visible()
+    shoot(page, "run")
+
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Documents").click()
+    expect(page.locator(".charts canvas")).to_have_count(5)
+    expect(page.get_by_text("in use")).to_be_visible()  # the learned schedule applies
+    page.get_by_label("Interval").fill("12h")
+    page.get_by_label("Grace (minutes)").fill("30")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.get_by_role("status")).to_contain_text("Schedule saved.")
+    schedule = page.locator("section", has=page.get_by_role("heading", name="Schedule", exact=True))
+    expect(schedule).to_contain_text("12h")
+    expect(schedule).to_contain_text("configured")
+    expect(schedule).to_contain_text("30 min")
+    job = BackupJob.objects.get(name="Documents")
+    assert (job.interval, job.grace_minutes, job.schedule_source) == ("12h", 30, "configured")
+    shoot(page, "job")
+
+    page.get_by_role("link", name="Settings").click()
+    row = page.locator("tr", has=page.get_by_role("rowheader", name="Documents"))
+    expect(row).to_contain_text("12h")
+    expect(row.locator(".tag")).to_have_text("own")
+
+
+def test_every_page_renders(page: Page, admin, fleet_loaded):
+    sign_in(page)
+    photos = BackupJob.objects.get(server__name="nas", name="Photos")
+    for path, heading in (
+        ("/?view=cards", "Dashboard"),
+        (f"/servers/{photos.server_id}", "nas"),
+        (f"/jobs/{photos.pk}", "Photos"),
+        (f"/runs/{photos.last_run_id}", "Backup of Photos"),
+        ("/settings/monitoring", "Monitoring"),
+        ("/settings/notifications", "Notifications"),
+        ("/settings/users", "Users"),
+        ("/settings/tokens", "API tokens"),
+        ("/settings/audit", "Audit log"),
+        ("/account/password", "Change your password"),
+    ):
+        page.goto(path)
+        expect(page.get_by_role("heading", name=heading, exact=True)).to_be_attached()
+        # Times are shown in the browser's zone (Europe/Berlin here), not in UTC.
+        for element in page.locator("time[data-local]").all()[:3]:
+            expect(element).not_to_contain_text("UTC")
+    page.goto(f"/servers/{photos.server_id}")
+    expect(page.locator(".charts canvas")).to_have_count(5)
+    expect(page.locator(".u-legend").first).to_contain_text("Documents")
+    shoot(page, "server")
+    # Bulk edit: the same interval on two jobs.
+    page.goto("/settings/monitoring")
+    page.get_by_label("Select nas / Photos").check()
+    page.get_by_label("Select nas / Documents").check()
+    bulk = page.get_by_role("group", name="Change the ticked jobs")
+    bulk.locator("input[name=change_interval]").check()
+    bulk.get_by_label("Interval").fill("1D")
+    bulk.get_by_role("button", name="Apply to ticked jobs").click()
+    expect(page.get_by_role("status")).to_contain_text("Changed 2 jobs.")
+    rows = page.locator("table.schedules tbody tr", has=page.locator(".tag", has_text="own"))
+    expect(rows).to_have_count(2)
+    page.get_by_role("heading", name="Job schedules").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 200)
+    shoot(page, "settings")
+
+
+def test_dashboard_updates_in_place_and_dark_mode(page: Page, admin, fleet_loaded):
+    sign_in(page)
+    page.evaluate("window.notReloaded = true")
+    page.get_by_label("Search").fill("mail")
+    expect(page.locator("table.jobs tbody tr")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"\?q=mail"))
+    page.get_by_label("Cards").check()
+    expect(page.locator("ul.cards li.card")).to_have_count(1)
+    assert page.evaluate("window.notReloaded") is True  # swapped by htmx, not reloaded
+
+    page.get_by_label("Search").fill("")
+    page.get_by_role("button", name="Switch between light and dark mode").click()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")
+    expect(page.locator("ul.cards li.card")).to_have_count(6)
+    shoot(page, "dashboard-dark")
+    page.reload()
+    expect(page.locator("html")).to_have_attribute("data-theme", "dark")  # remembered
+
+
+def test_labels_and_keyboard(page: Page, admin, fleet_loaded):
+    sign_in(page)
+    photos = BackupJob.objects.get(server__name="nas", name="Photos")
+    for path in ("/", f"/jobs/{photos.pk}", "/settings/monitoring", "/settings/users"):
+        page.goto(path)
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll(
+                     'input:not([type=hidden]), select, textarea, button')]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                               && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+                 .map(el => el.outerHTML.slice(0, 80))"""
+        )
+        assert unlabelled == [], path
+        assert page.locator("main#main").count() == 1
+        assert page.locator("nav[aria-label=Main]").count() == 1
+
+    page.goto("/")
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile("#main$"))
+    # From the search box, Tab walks through the filters; a job link opens with Enter.
+    page.get_by_label("Search").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("State")).to_be_focused()
+    page.locator(f'a[href="/jobs/{photos.pk}"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Photos", exact=True)).to_be_visible()
+
+
+def test_phone_layout(browser, live_url, admin, fleet_loaded):
+    context = browser.new_context(
+        base_url=live_url, viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    sign_in(page)
+    expect(page.locator("table.jobs th.c-server").first).to_be_hidden()
+    expect(page.locator("table.jobs tbody tr")).to_have_count(6)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, "the page scrolls sideways"
+    shoot(page, "phone")
+    context.close()

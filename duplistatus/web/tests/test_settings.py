@@ -1,0 +1,197 @@
+"""Changing schedules from the pages: the same validation and apply path as the API
+(monitoring.settings), the job's state follows, and every change is audited."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from duplistatus import clock
+from duplistatus.accounts.models import AuditEntry
+from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
+
+from .fleet import NOW
+
+pytestmark = pytest.mark.django_db
+
+
+def job(server: str, name: str) -> BackupJob:
+    return BackupJob.objects.get(server__name=server, name=name)
+
+
+def dashboard_state(client, job: BackupJob) -> str:
+    html = client.get(f"/?q={job.server.name}+{job.name}").content.decode()
+    row = html.split(f'href="/jobs/{job.pk}"')[0].rsplit("<tr", 1)[1]
+    return row.split('class="st-')[1].split('"')[0].split()[0]
+
+
+def test_job_schedule_form(admin_client, loaded):
+    photos = job("nas", "Photos")
+    response = admin_client.post(
+        f"/jobs/{photos.pk}/schedule",
+        {
+            "interval": "2D",
+            "weekdays": ["1", "3"],
+            "grace_minutes": "45",
+            "monitoring_enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    photos.refresh_from_db()
+    assert (photos.interval, photos.weekdays, photos.grace_minutes) == ("2D", [1, 3], 45)
+    assert photos.schedule_source == "configured"
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.actor) == ("job.schedule", "admin")
+    assert entry.target == f"job {photos.pk} (nas / Photos)"
+    assert entry.changes["interval"] == {"from": "", "to": "2D"}
+    assert entry.changes["weekdays"] == {"from": None, "to": [1, 3]}
+    assert entry.remote_addr == "127.0.0.1"
+
+    # Empty fields inherit again.
+    admin_client.post(f"/jobs/{photos.pk}/schedule", {})
+    photos.refresh_from_db()
+    assert (photos.interval, photos.weekdays, photos.grace_minutes) == ("", None, None)
+    assert photos.schedule_source == "learned"
+
+
+def test_invalid_values_are_shown_and_nothing_changes(admin_client, loaded):
+    photos = job("nas", "Photos")
+    response = admin_client.post(
+        f"/jobs/{photos.pk}/schedule",
+        {"interval": "every day", "timezone": "Mars/Olympus", "grace_minutes": "soon"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'value="every day"' in html  # the form comes back as it was sent
+    assert "a whole number of minutes" in html
+    response = admin_client.post(
+        f"/jobs/{photos.pk}/schedule", {"interval": "every day", "timezone": "Mars/Olympus"}
+    )
+    html = response.content.decode()
+    assert "unknown time zone" in html and "interval" in html
+    photos.refresh_from_db()
+    assert photos.interval == "" and photos.timezone == ""
+    assert not AuditEntry.objects.exists()
+
+
+def test_pause_and_resume_a_job(admin_client, loaded):
+    system = job("office-pc", "System")
+    assert dashboard_state(admin_client, system) == "overdue"
+    admin_client.post(f"/jobs/{system.pk}/pause", {"pause": "1d"})
+    system.refresh_from_db()
+    assert system.paused_until == NOW + timedelta(days=1)
+    assert dashboard_state(admin_client, system) == "paused"
+
+    admin_client.post(f"/jobs/{system.pk}/pause", {"pause": "resume"})
+    system.refresh_from_db()
+    assert system.paused_until is None
+    assert dashboard_state(admin_client, system) == "overdue"
+
+    # "Until" is the browser's wall-clock time in the zone the page sends.
+    admin_client.post(
+        f"/jobs/{system.pk}/pause",
+        {"pause": "until", "paused_until": "2026-03-20T08:00", "tz": "Europe/Berlin"},
+    )
+    system.refresh_from_db()
+    assert system.paused_until.isoformat() == "2026-03-20T07:00:00+00:00"
+    assert [e.action for e in AuditEntry.objects.order_by("id")] == ["job.pause"] * 3
+
+
+def test_server_defaults_and_details(admin_client, loaded):
+    office = Server.objects.get(name="office-pc")
+    admin_client.post(f"/servers/{office.pk}/schedule", {"monitoring_enabled": "off"})
+    for name in ("System", "Mail"):
+        assert dashboard_state(admin_client, job("office-pc", name)) == "disabled"
+    admin_client.post(
+        f"/servers/{office.pk}/details", {"alias": "Office PC", "note": "under the desk"}
+    )
+    office.refresh_from_db()
+    assert (office.alias, office.note) == ("Office PC", "under the desk")
+    assert "Office PC" in admin_client.get("/").content.decode()
+    assert [e.action for e in AuditEntry.objects.order_by("id")] == [
+        "server.schedule",
+        "server.details",
+    ]
+
+
+def test_global_defaults(admin_client, loaded):
+    response = admin_client.post(
+        "/settings/monitoring",
+        {
+            "grace_minutes": "30",
+            "reminder": "weekly",
+            "monitoring_enabled": "on",
+            "min_learned_confidence": "95",
+        },
+    )
+    assert response.status_code == 302
+    defaults = MonitoringDefaults.load()
+    assert (defaults.grace_minutes, defaults.reminder, defaults.adopt_learned) == (
+        30,
+        "weekly",
+        False,
+    )
+    assert defaults.min_learned_confidence == pytest.approx(0.95)
+    # Learned schedules are no longer adopted, so jobs without one have no expectation.
+    assert dashboard_state(admin_client, job("nas", "Photos")) == "unknown"
+    entry = AuditEntry.objects.get()
+    assert entry.action == "defaults.schedule"
+    assert entry.changes["adopt_learned"] == {"from": True, "to": False}
+
+    bad = admin_client.post("/settings/monitoring", {"min_learned_confidence": "150"})
+    assert bad.status_code == 400
+
+
+def test_bulk_edit_changes_only_ticked_fields_of_ticked_jobs(admin_client, loaded):
+    photos, documents, mail = (
+        job("nas", "Photos"),
+        job("nas", "Documents"),
+        job("office-pc", "Mail"),
+    )
+    mail.grace_minutes = 10
+    mail.save()
+    response = admin_client.post(
+        "/settings/monitoring/jobs",
+        {
+            "job": [photos.pk, documents.pk],
+            "change_interval": "on",
+            "interval": "1D",
+            "grace_minutes": "99",  # not ticked: left alone
+            "back": "/settings/monitoring?q=nas",
+        },
+    )
+    assert response["Location"] == "/settings/monitoring?q=nas"
+    for row in (photos, documents):
+        row.refresh_from_db()
+        assert (row.interval, row.grace_minutes) == ("1D", None)
+    mail.refresh_from_db()
+    assert (mail.interval, mail.grace_minutes) == ("", 10)
+    entry = AuditEntry.objects.get()
+    assert entry.action == "jobs.schedule"
+    assert entry.changes == {"jobs": sorted([photos.pk, documents.pk]), "set": {"interval": "1D"}}
+
+    # Ticked with an empty value: inherit again.
+    admin_client.post(
+        "/settings/monitoring/jobs", {"job": [photos.pk], "change_interval": "on", "interval": ""}
+    )
+    photos.refresh_from_db()
+    assert photos.interval == ""
+
+
+def test_bulk_edit_refuses_off_site_redirects_and_empty_selections(admin_client, loaded):
+    response = admin_client.post(
+        "/settings/monitoring/jobs", {"job": [1], "back": "https://evil.example/"}
+    )
+    assert response["Location"] == "/settings/monitoring"
+    assert not AuditEntry.objects.exists()
+
+
+def test_settings_page_lists_schedules_in_force(admin_client, loaded):
+    clock.set(NOW)
+    html = admin_client.get("/settings/monitoring").content.decode()
+    assert "Job schedules" in html and "Server defaults" in html
+    assert html.count('name="job" value=') == 6
+    assert "learned (100 %)" in html
+    only_nas = admin_client.get("/settings/monitoring?q=nas").content.decode()
+    assert only_nas.count('name="job" value=') == 2

@@ -1,0 +1,25 @@
+from django.urls import path
+from django.views.generic import RedirectView
+
+from . import settings_views, views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("servers/<int:server_id>", views.server_page, name="server"),
+    path("servers/<int:server_id>/metrics", views.server_metrics, name="server-metrics"),
+    path("servers/<int:server_id>/details", views.server_details, name="server-details"),
+    path("jobs/<int:job_id>", views.job_page, name="job"),
+    path("jobs/<int:job_id>/metrics", views.job_metrics, name="job-metrics"),
+    path("runs/<int:run_id>", views.run_page, name="run"),
+    path("jobs/<int:pk>/schedule", views.schedule, {"kind": "job"}, name="job-schedule"),
+    path("jobs/<int:pk>/pause", views.pause, {"kind": "job"}, name="job-pause"),
+    path("servers/<int:pk>/schedule", views.schedule, {"kind": "server"}, name="server-schedule"),
+    path("servers/<int:pk>/pause", views.pause, {"kind": "server"}, name="server-pause"),
+    path(
+        "settings/", RedirectView.as_view(pattern_name="web:settings-monitoring"), name="settings"
+    ),
+    path("settings/monitoring", settings_views.monitoring, name="settings-monitoring"),
+    path("settings/monitoring/jobs", settings_views.monitoring_bulk, name="settings-bulk"),
+    path("settings/notifications", settings_views.notifications, name="settings-notifications"),
+]

@@ -1,0 +1,241 @@
+"""Pages: the dashboard, a server, a job, a run. Thin: they read through board.py and
+history.py, change settings through forms.py, and render."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from duplistatus import clock
+from duplistatus.accounts import audit
+from duplistatus.accounts.roles import admin_required, login_required
+from duplistatus.backups.models import BackupJob, BackupRun, Reminder, Server
+from duplistatus.monitoring.intervals import format_weekdays
+from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
+
+from . import board, forms, history, run_details
+
+DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
+PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
+# The schedule forms leave the pause to its own buttons (see pause()).
+FORM_FIELDS = {name for name in SETTING_FIELDS if name != "paused_until"}
+WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
+REMINDERS = [value for value, _ in Reminder.choices]
+SORT_COLUMNS = (
+    ("state", "State"),
+    ("server", "Server"),
+    ("job", "Job"),
+    ("status", "Last status"),
+    ("last_run", "Last run"),
+    ("next", "Next expected"),
+    ("runs", "Runs"),
+    ("storage", "Storage"),
+)
+
+
+def _form_context() -> dict[str, object]:
+    """What the schedule form and the charts need on a job's or a server's page."""
+    return {
+        "weekdays": WEEKDAYS,
+        "reminders": REMINDERS,
+        "ranges": history.RANGES,
+        "default_range": history.DEFAULT_RANGE,
+        "pauses": PAUSES,
+    }
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    now = clock.now()
+    all_rows = board.rows(BackupJob.objects.all(), now)
+    query = board.Query.of(request.GET)
+    found = board.select(all_rows, query)
+    page = Paginator(found, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
+    servers = board.servers(all_rows)
+    context = {
+        "summary": board.summarize(all_rows),
+        "query": query,
+        "page": page,
+        "found": len(found),
+        "servers": servers,
+        "view": "cards" if request.GET.get("view") == "cards" else "table",
+        "states": board.STATES,
+        "statuses": board.STATUSES,
+        "sort_columns": SORT_COLUMNS,
+        "nav": "dashboard",
+    }
+    template = "web/_board.html" if request.headers.get("HX-Request") else "web/dashboard.html"
+    response = render(request, template, context)
+    response["Vary"] = "HX-Request"
+    return response
+
+
+def _schedule_facts(row: board.Row) -> dict[str, object]:
+    schedule = row.schedule
+    return {
+        "interval": schedule.interval_text,
+        "source": schedule.source,
+        "weekdays": format_weekdays(schedule.weekdays) if schedule.weekdays else "every day",
+        "tz": schedule.tz.key,
+        "grace": schedule.grace,
+        "reminder": schedule.reminder_period,
+        "escalation": schedule.escalation_after,
+        "origins": schedule.origins,
+        "enabled": schedule.monitoring_enabled,
+        "paused_until": schedule.paused_until,
+    }
+
+
+@login_required
+def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
+    server = get_object_or_404(Server, pk=server_id)
+    rows = board.select(
+        board.rows(BackupJob.objects.filter(server=server), clock.now()), board.Query()
+    )
+    return render(
+        request,
+        "web/server.html",
+        {
+            "server": server,
+            "rows": rows,
+            "history": history.page(
+                BackupRun.objects.filter(server=server), request.GET.get("page")
+            ),
+            "job_names": {row.job.pk: row.job.name for row in rows},
+            "settings": forms.own_settings(server),
+            "errors": {},
+            **_form_context(),
+        },
+    )
+
+
+@login_required
+def job_page(
+    request: HttpRequest, job_id: int, errors: dict[str, str] | None = None
+) -> HttpResponse:
+    found = board.rows(BackupJob.objects.filter(pk=job_id), clock.now())
+    if not found:
+        raise Http404("no such job")
+    row = found[0]
+    return render(
+        request,
+        "web/job.html",
+        {
+            "row": row,
+            "job": row.job,
+            "schedule": _schedule_facts(row),
+            "history": history.page(row.job.runs.all(), request.GET.get("page")),
+            "settings": forms.posted(request.POST) if errors else forms.own_settings(row.job),
+            "errors": errors or {},
+            **_form_context(),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@login_required
+def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(BackupRun.objects.select_related("job__server"), pk=run_id)
+    siblings = BackupRun.objects.filter(job_id=run.job_id).only("id")
+    newer = siblings.filter(begin_time__gt=run.begin_time).order_by("begin_time", "id").first()
+    older = siblings.filter(begin_time__lt=run.begin_time).order_by("-begin_time", "-id").first()
+    return render(
+        request,
+        "web/run.html",
+        {
+            "run": run,
+            "job": run.job,
+            "statistics": run_details.statistics(run),
+            "log_lines": run_details.log_lines(run.log_lines),
+            "sections": run_details.sections(run.data),
+            "newer": newer,
+            "older": older,
+        },
+    )
+
+
+@login_required
+def job_metrics(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = get_object_or_404(BackupJob, pk=job_id)
+    data = history.series(
+        job.runs.all(), request.GET.get("range", ""), clock.now(), {job.pk: job.name}
+    )
+    return JsonResponse(data)
+
+
+@login_required
+def server_metrics(request: HttpRequest, server_id: int) -> JsonResponse:
+    server = get_object_or_404(Server, pk=server_id)
+    names = dict(server.jobs.values_list("id", "name"))
+    data = history.series(
+        BackupRun.objects.filter(server=server), request.GET.get("range", ""), clock.now(), names
+    )
+    return JsonResponse(data)
+
+
+def _target(kind: str, pk: int) -> BackupJob | Server:
+    return get_object_or_404(BackupJob if kind == "job" else Server, pk=pk)
+
+
+def _page_of(target: BackupJob | Server) -> HttpResponse:
+    if isinstance(target, BackupJob):
+        return redirect("web:job", target.pk)
+    return redirect("web:server", target.pk)
+
+
+@require_POST
+@admin_required
+def schedule(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Save a job's or a server's schedule form."""
+    target = _target(kind, pk)
+    values, errors = forms.read(request.POST, only=FORM_FIELDS)
+    if values is None:
+        messages.error(request, "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        if isinstance(target, BackupJob):
+            return job_page(request, target.pk, errors=errors)
+        return _page_of(target)
+    changes = forms.save(request, target, values)
+    messages.success(request, "Schedule saved." if changes else "Nothing changed.")
+    return _page_of(target)
+
+
+@require_POST
+@admin_required
+def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Pause for a while, until a given time, or resume (monitoring only: runs are still
+    stored; no overdue alerts until the pause ends, then monitoring resumes by itself)."""
+    target = _target(kind, pk)
+    choice = request.POST.get("pause", "")
+    if choice == "resume":
+        until = None
+    elif choice in PAUSES:
+        until = clock.now() + PAUSES[choice]
+    else:
+        values, errors = forms.read(request.POST, only={"paused_until"})
+        if values is None or values.paused_until is None:
+            messages.error(request, "Give the date and time the pause ends.")
+            return _page_of(target)
+        until = values.paused_until
+    forms.save(request, target, ScheduleSettingsIn(paused_until=until), action="pause")
+    messages.success(request, "Monitoring resumed." if until is None else "Monitoring paused.")
+    return _page_of(target)
+
+
+@require_POST
+@admin_required
+def server_details(request: HttpRequest, server_id: int) -> HttpResponse:
+    server = get_object_or_404(Server, pk=server_id)
+    before = {"alias": server.alias, "note": server.note}
+    server.alias = request.POST.get("alias", "").strip()[:200]
+    server.note = request.POST.get("note", "").strip()[:5000]
+    server.save(update_fields=["alias", "note"])
+    changes = audit.diff(before, {"alias": server.alias, "note": server.note})
+    if changes:
+        audit.record(request, "server.details", f"server {server.pk} ({server.name})", changes)
+    messages.success(request, "Saved.")
+    return redirect("web:server", server.pk)
