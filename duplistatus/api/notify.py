@@ -7,7 +7,6 @@ from datetime import datetime, time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import pydantic
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -18,13 +17,13 @@ from pydantic import field_validator
 
 from duplistatus import clock
 from duplistatus.notifications import outbox
+from duplistatus.notifications.channel_settings import ChannelSettingsError, apply_channel
 from duplistatus.notifications.channels import KINDS
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.models import (
     DEFAULT_URGENT_KINDS,
     Channel,
     Delivery,
-    DeviceGroup,
 )
 
 router = Router(tags=["notifications"])
@@ -216,39 +215,12 @@ def patch_channel(request: HttpRequest, channel_id: int, body: ChannelIn) -> Cha
     return channel_out(channel)
 
 
-_NULLABLE = ("quiet_start", "quiet_end", "active_start", "active_end", "group_id", "summary_time")
-
-
 def _apply(channel: Channel, body: ChannelIn, *, new: bool) -> None:
-    for name in body.model_fields_set - {"kind", "config"}:
-        value = getattr(body, name)
-        if name in ("timezone", "summary_schedule"):
-            value = value or ""
-        if (
-            name == "group_id"
-            and value is not None
-            and not DeviceGroup.objects.filter(pk=value).exists()
-        ):
-            raise HttpError(422, f"no device group {value}")
-        if value is not None or name in _NULLABLE:
-            setattr(channel, name, value)
-    if body.config is not None or new:
-        # Secrets not sent again keep their stored values: the API never returns them.
-        merged = {**({} if new else channel.full_config()), **(body.config or {})}
-        try:
-            channel.set_config(merged)
-        except pydantic.ValidationError as exc:
-            raise HttpError(422, _config_error(exc)) from None
-    channel.updated_at = clock.now()
-    channel.save()
-
-
-def _config_error(exc: pydantic.ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_input=False):
-        where = ".".join(str(p) for p in error["loc"]) or "config"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid config: " + "; ".join(parts)
+    values = {name: getattr(body, name) for name in body.model_fields_set}
+    try:
+        apply_channel(channel, values, new=new)
+    except ChannelSettingsError as exc:
+        raise HttpError(422, str(exc)) from None
 
 
 @router.delete("/channels/{channel_id}", response={204: None}, summary="Remove a channel")

@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
-from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
+from duplistatus.accounts.roles import admin_required, admin_to_change
 from duplistatus.backups.models import BackupJob, MonitoringDefaults
 from duplistatus.monitoring.settings import SETTING_FIELDS
 
@@ -91,11 +91,3 @@ def _back(request: HttpRequest) -> HttpResponse:
     if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
         return redirect(url)
     return redirect("web:settings-monitoring")
-
-
-@login_required
-def notifications(request: HttpRequest) -> HttpResponse:
-    """The entry point for notification settings (channels, rules, templates, deliveries)."""
-    return render(
-        request, "web/settings_notifications.html", {"nav": "settings", "section": "notifications"}
-    )

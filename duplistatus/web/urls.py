@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import settings_views, views
+from . import notification_views, settings_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -21,5 +21,35 @@ urlpatterns = [
     ),
     path("settings/monitoring", settings_views.monitoring, name="settings-monitoring"),
     path("settings/monitoring/jobs", settings_views.monitoring_bulk, name="settings-bulk"),
-    path("settings/notifications", settings_views.notifications, name="settings-notifications"),
+    path("settings/notifications", notification_views.channels, name="settings-notifications"),
+    path(
+        "settings/notifications/channels/new",
+        notification_views.channel_form,
+        name="settings-channel-new",
+    ),
+    path(
+        "settings/notifications/channels/<int:channel_id>",
+        notification_views.channel_form,
+        name="settings-channel",
+    ),
+    path(
+        "settings/notifications/channels/<int:channel_id>/delete",
+        notification_views.channel_delete,
+        name="settings-channel-delete",
+    ),
+    path(
+        "settings/notifications/channels/<int:channel_id>/test",
+        notification_views.channel_test,
+        name="settings-channel-test",
+    ),
+    path(
+        "settings/notifications/deliveries",
+        notification_views.deliveries,
+        name="settings-deliveries",
+    ),
+    path(
+        "settings/notifications/deliveries/<int:delivery_id>/retry",
+        notification_views.delivery_retry,
+        name="settings-delivery-retry",
+    ),
 ]

@@ -1,0 +1,283 @@
+"""Settings pages for notification channels and the delivery log. Everyone signed in may
+look; only admins may change (403 otherwise). Channels change through
+notifications.channel_settings, the same path as the API; every change is audited."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import segno
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from duplistatus import clock
+from duplistatus.accounts import audit
+from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
+from duplistatus.api.notify import _counts
+from duplistatus.notifications import outbox
+from duplistatus.notifications.channel_settings import ChannelSettingsError, apply_channel
+from duplistatus.notifications.channels import ntfy
+from duplistatus.notifications.models import Channel, Delivery
+
+DELIVERIES_PAGE_SIZE = 50
+KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One of a kind's settings as a form field. `type`: text, url, number, select,
+    checkbox, list (comma-separated) or secret (write-only)."""
+
+    name: str
+    label: str
+    type: str = "text"
+    hint: str = ""
+    choices: tuple[str, ...] = ()
+
+
+SETTINGS: dict[str, list[Setting]] = {
+    "ntfy": [
+        Setting("server_url", "Server URL", "url", "e.g. https://ntfy.sh"),
+        Setting("topic", "Topic", hint="blank = generated"),
+        Setting("access_token", "Access token", "secret"),
+    ],
+    "email": [
+        Setting("host", "SMTP host"),
+        Setting("port", "Port", "number", "blank = the usual port for the security"),
+        Setting("security", "Security", "select", choices=("none", "starttls", "tls")),
+        Setting("verify_certificate", "Verify the server's certificate", "checkbox"),
+        Setting("username", "Username", hint="blank = no authentication"),
+        Setting("password", "Password", "secret"),
+        Setting("from_address", "From address"),
+        Setting("recipients", "Recipients", "list", "comma-separated"),
+    ],
+    "webhook": [
+        Setting("url", "URL", "url"),
+        Setting("secret", "Signing secret", "secret", "blank = generated"),
+    ],
+    "apprise": [Setting("url", "Apprise URL", "secret", "e.g. tgram://bottoken/ChatID")],
+}
+
+
+@login_required
+def channels(request: HttpRequest) -> HttpResponse:
+    rows = list(Channel.objects.all())
+    counts = _counts(Channel.objects.all())
+    for channel in rows:
+        channel.queued = counts[channel.pk]["queued"]
+        channel.dead = counts[channel.pk]["dead"]
+        channel.subscribe = _subscribe(channel)
+    return render(
+        request,
+        "web/settings_notifications.html",
+        {"channels": rows, "kinds": KIND_NAMES, "nav": "settings", "section": "notifications"},
+    )
+
+
+@admin_to_change
+def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_id) if channel_id else None
+    kind = channel.kind if channel else request.POST.get("kind") or request.GET.get("kind", "")
+    if kind not in SETTINGS:
+        raise Http404("unknown channel kind")
+    error = ""
+    if request.method == "POST":
+        values = _read(request.POST, kind)
+        target = channel or Channel(kind=kind, created_at=clock.now(), event_kinds=[])
+        before = _snapshot(target) if channel else {}
+        try:
+            if not values["name"]:
+                raise ChannelSettingsError("name: a name is required")
+            apply_channel(target, values, new=channel is None)
+        except ChannelSettingsError as exc:
+            error = str(exc)
+        else:
+            after = _snapshot(target)
+            changes = {
+                k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v
+            }
+            audit.record(
+                request,
+                "channel.add" if channel is None else "channel.change",
+                _name(target),
+                changes,
+            )
+            messages.success(request, f"Channel “{target.name}” saved.")
+            return redirect("web:settings-notifications")
+        shown = _posted(request.POST, kind)
+    else:
+        shown = _stored(channel) if channel else {"name": "", "enabled": True}
+    fields = [
+        {
+            "setting": s,
+            "value": shown.get(s.name),
+            "stored": bool(channel) and s.name in channel.secrets_set,
+        }
+        for s in SETTINGS[kind]
+    ]
+    return render(
+        request,
+        "web/settings_channel.html",
+        {
+            "channel": channel,
+            "kind": kind,
+            "kind_name": KIND_NAMES[kind],
+            "shown": shown,
+            "fields": fields,
+            "error": error,
+            "nav": "settings",
+            "section": "notifications",
+        },
+        status=400 if error else 200,
+    )
+
+
+@require_POST
+@admin_required
+def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_id)
+    audit.record(request, "channel.delete", _name(channel), _snapshot(channel))
+    channel.delete()
+    messages.success(request, f"Channel “{channel.name}” deleted.")
+    return redirect("web:settings-notifications")
+
+
+@require_POST
+@admin_required
+def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=channel_id)
+    delivery = outbox.send_test(channel)
+    reply = delivery.detail or delivery.last_error or "no reply"
+    audit.record(request, "channel.test", _name(channel), {"status": delivery.status})
+    text = f"Test to “{channel.name}”: {delivery.status} — {reply}"
+    if delivery.status == Delivery.Status.SENT:
+        messages.success(request, text)
+    else:
+        messages.error(request, text)
+    return redirect("web:settings-notifications")
+
+
+@login_required
+def deliveries(request: HttpRequest) -> HttpResponse:
+    rows = Delivery.objects.select_related("channel").order_by("-created_at", "-id")
+    status = request.GET.get("status", "")
+    channel = request.GET.get("channel", "")
+    if status:
+        rows = rows.filter(status=status)
+    if channel.isdigit():
+        rows = rows.filter(channel_id=int(channel))
+    return render(
+        request,
+        "web/settings_deliveries.html",
+        {
+            "page": Paginator(rows, DELIVERIES_PAGE_SIZE).get_page(request.GET.get("page")),
+            "statuses": Delivery.Status.values,
+            "channels": Channel.objects.all(),
+            "status": status,
+            "channel": channel,
+            "retryable": (Delivery.Status.DEAD, Delivery.Status.RETRYING),
+            "nav": "settings",
+            "section": "notifications",
+        },
+    )
+
+
+@require_POST
+@admin_required
+def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
+    delivery = get_object_or_404(Delivery, pk=delivery_id)
+    before = delivery.status
+    outbox.retry(delivery)
+    audit.record(
+        request,
+        "delivery.retry",
+        f"delivery {delivery.pk} ({delivery.title})",
+        {"status": {"from": before, "to": delivery.status}},
+    )
+    messages.success(request, f"Delivery {delivery.pk} queued again.")
+    url = request.POST.get("back", "")
+    if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
+        return redirect(url)
+    return redirect("web:settings-deliveries")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _read(post: QueryDict, kind: str) -> dict[str, Any]:
+    """The posted form as apply_channel values. Secrets left empty are not sent, so the
+    stored ones stay."""
+    config: dict[str, Any] = {}
+    for s in SETTINGS[kind]:
+        raw = post.get(s.name, "").strip()
+        if s.type == "checkbox":
+            config[s.name] = s.name in post
+        elif s.type == "secret":
+            if raw:
+                config[s.name] = raw
+        elif s.type == "number":
+            config[s.name] = raw or None
+        else:
+            config[s.name] = raw
+    if kind == "email":
+        config["auth"] = bool(config["username"])
+    return {"name": post.get("name", "").strip(), "enabled": "enabled" in post, "config": config}
+
+
+def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
+    """What to show again after an error: the posted values, never a secret."""
+    shown: dict[str, Any] = {"name": post.get("name", ""), "enabled": "enabled" in post}
+    for s in SETTINGS[kind]:
+        if s.type == "checkbox":
+            shown[s.name] = s.name in post
+        elif s.type != "secret":
+            shown[s.name] = post.get(s.name, "")
+    return shown
+
+
+def _stored(channel: Channel) -> dict[str, Any]:
+    shown: dict[str, Any] = {"name": channel.name, "enabled": channel.enabled}
+    for s in SETTINGS[channel.kind]:
+        value = channel.config.get(s.name)
+        if s.type == "list" and isinstance(value, list):
+            value = ", ".join(value)
+        if s.type != "secret":
+            shown[s.name] = value
+    return shown
+
+
+def _snapshot(channel: Channel) -> dict[str, Any]:
+    """For the audit log: what may be shown, and which secrets are set (never their values)."""
+    return {
+        "kind": channel.kind,
+        "name": channel.name,
+        "enabled": channel.enabled,
+        **{f"config.{k}": v for k, v in channel.config.items()},
+        "secrets_set": channel.secrets_set,
+    }
+
+
+def _name(channel: Channel) -> str:
+    return f"channel {channel.pk} ({channel.name})"
+
+
+def _subscribe(channel: Channel) -> dict[str, str] | None:
+    """For an ntfy channel: the app's subscribe URL, the topic's web page, a QR code."""
+    if channel.kind != "ntfy":
+        return None
+    config = ntfy.Config.model_validate(channel.config)
+    url = ntfy.subscribe_url(config)
+    svg = io.BytesIO()
+    segno.make(url, error="m").save(svg, kind="svg", scale=4, border=2)
+    return {
+        "url": url,
+        "web": f"{config.server_url.rstrip('/')}/{config.topic}",
+        "qr": "data:image/svg+xml;base64," + base64.b64encode(svg.getvalue()).decode(),
+    }

@@ -1,0 +1,186 @@
+"""The notification settings pages: channels added and tested through the form against a
+real ntfy-like receiver, secrets never shown back, viewers only look, the delivery log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from duplistatus import clock
+from duplistatus.accounts.models import AuditEntry
+from duplistatus.notifications.channels.tests.peers import HttpPeer
+from duplistatus.notifications.models import Channel, Delivery
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "tk_secret_never_shown_123"
+
+
+@pytest.fixture
+def peer() -> Iterator[HttpPeer]:
+    peer = HttpPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
+
+def add_ntfy(client, peer: HttpPeer) -> Channel:
+    response = client.post(
+        "/settings/notifications/channels/new",
+        {
+            "kind": "ntfy",
+            "name": "Phone",
+            "enabled": "on",
+            "server_url": peer.url,
+            "topic": "backups",
+            "access_token": TOKEN,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    return Channel.objects.get(name="Phone")
+
+
+def test_admin_adds_ntfy_channel_and_sends_a_test(admin_client, peer):
+    channel = add_ntfy(admin_client, peer)
+    assert channel.full_config()["access_token"] == TOKEN
+    assert AuditEntry.objects.get(action="channel.add").changes["name"]["to"] == "Phone"
+
+    response = admin_client.post(f"/settings/notifications/channels/{channel.pk}/test", follow=True)
+    html = response.content.decode()
+    assert len(peer.received) == 1
+    assert peer.received[0].json()["topic"] == "backups"
+    assert peer.received[0].header("Authorization") == f"Bearer {TOKEN}"
+    assert "sent" in html and "Test to “Phone”" in html
+    assert 'src="data:image/svg+xml;base64,' in html  # the QR code
+    assert "ntfy://127.0.0.1:" in html and "/backups" in html
+    assert TOKEN not in html
+
+
+def test_secret_is_never_shown_and_kept_when_left_empty(admin_client, peer):
+    channel = add_ntfy(admin_client, peer)
+    for url in (
+        "/settings/notifications",
+        f"/settings/notifications/channels/{channel.pk}",
+        "/settings/audit",
+    ):
+        assert TOKEN not in admin_client.get(url).content.decode(), url
+    form = admin_client.get(f"/settings/notifications/channels/{channel.pk}").content.decode()
+    assert "leave empty to keep the stored value" in form
+
+    response = admin_client.post(
+        f"/settings/notifications/channels/{channel.pk}",
+        {"name": "Phone 2", "server_url": peer.url, "topic": "backups", "access_token": ""},
+    )
+    assert response.status_code == 302
+    channel.refresh_from_db()
+    assert (channel.name, channel.enabled) == ("Phone 2", False)
+    assert channel.full_config()["access_token"] == TOKEN
+    changes = AuditEntry.objects.get(action="channel.change").changes
+    assert changes["name"] == {"from": "Phone", "to": "Phone 2"}
+    assert TOKEN not in str(AuditEntry.objects.values_list("changes", flat=True))
+
+
+def test_invalid_email_recipient_shows_an_error_and_creates_nothing(admin_client):
+    response = admin_client.post(
+        "/settings/notifications/channels/new",
+        {
+            "kind": "email",
+            "name": "Mail",
+            "host": "smtp.example.com",
+            "security": "starttls",
+            "from_address": "duplistatus@example.com",
+            "recipients": "ops@example.com, not-an-address",
+            "password": "hunter2-secret",
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Not saved: invalid config: recipients" in html
+    assert "not-an-address" in html  # the posted values are shown again …
+    assert "hunter2-secret" not in html  # … but never a secret
+    assert not Channel.objects.exists()
+    assert not AuditEntry.objects.exists()
+
+
+def test_viewer_sees_but_cannot_change(viewer_client, peer):
+    now = clock.now()
+    channel = Channel.objects.create(kind="ntfy", name="Phone", created_at=now, updated_at=now)
+    channel.set_config({"server_url": peer.url, "topic": "t"})
+    channel.save()
+    delivery = Delivery.objects.create(
+        channel=channel,
+        kind="test",
+        title="t",
+        body="b",
+        status="dead",
+        created_at=now,
+        next_attempt_at=now,
+    )
+    assert viewer_client.get("/settings/notifications").status_code == 200
+    assert viewer_client.get(f"/settings/notifications/channels/{channel.pk}").status_code == 200
+    assert viewer_client.get("/settings/notifications/deliveries").status_code == 200
+    for url in (
+        "/settings/notifications/channels/new",
+        f"/settings/notifications/channels/{channel.pk}",
+        f"/settings/notifications/channels/{channel.pk}/test",
+        f"/settings/notifications/channels/{channel.pk}/delete",
+        f"/settings/notifications/deliveries/{delivery.pk}/retry",
+    ):
+        response = viewer_client.post(url, {"kind": "ntfy", "name": "x"})
+        assert response.status_code == 403, url
+    assert not peer.received
+    assert Channel.objects.get().name == "Phone"
+    assert Delivery.objects.get().status == "dead"
+
+
+def test_delivery_log_lists_the_test_and_retry_requeues_a_dead_one(admin_client, peer):
+    channel = add_ntfy(admin_client, peer)
+    admin_client.post(f"/settings/notifications/channels/{channel.pk}/test")
+    test = Delivery.objects.get()
+    html = admin_client.get("/settings/notifications/deliveries").content.decode()
+    assert test.title in html and ">sent<" in html
+    assert "Retry</button>" not in html  # a sent delivery is not retried
+
+    Delivery.objects.filter(pk=test.pk).update(status="dead", last_error="HTTP 503")
+    html = admin_client.get(
+        f"/settings/notifications/deliveries?status=dead&channel={channel.pk}"
+    ).content.decode()
+    assert "HTTP 503" in html and "Retry</button>" in html
+    assert (
+        "No deliveries."
+        in admin_client.get("/settings/notifications/deliveries?status=queued").content.decode()
+    )
+
+    response = admin_client.post(f"/settings/notifications/deliveries/{test.pk}/retry")
+    assert response.status_code == 302
+    test.refresh_from_db()
+    assert test.status == "queued"
+    entry = AuditEntry.objects.get(action="delivery.retry")
+    assert entry.changes["status"] == {"from": "dead", "to": "queued"}
+
+
+def test_delete_channel(admin_client, peer):
+    channel = add_ntfy(admin_client, peer)
+    response = admin_client.post(f"/settings/notifications/channels/{channel.pk}/delete")
+    assert response.status_code == 302
+    assert not Channel.objects.exists()
+    assert AuditEntry.objects.filter(action="channel.delete").exists()
+
+
+@pytest.mark.parametrize(
+    ("kind", "label"),
+    [
+        ("ntfy", "Access token"),
+        ("email", "Recipients"),
+        ("webhook", "Signing secret"),
+        ("apprise", "Apprise URL"),
+    ],
+)
+def test_the_form_for_each_kind(admin_client, kind, label):
+    response = admin_client.get(f"/settings/notifications/channels/new?kind={kind}")
+    assert response.status_code == 200
+    assert f">{label}</label>" in response.content.decode()
+    assert admin_client.get("/settings/notifications/channels/new?kind=fax").status_code == 404
