@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from duplistatus.monitoring.intervals import parse_duplicati_datetime
+
 STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
 _MAX_DEPTH = 64
 _INT64_MAX = 2**63 - 1
@@ -535,7 +537,7 @@ def _build(
         errors=errors,
         exception=exception,
         available_versions=available_versions(log_lines),
-        next_scheduled_run=parse_compact_datetime(extra.get("next-scheduled-run")),
+        next_scheduled_run=parse_duplicati_datetime(extra.get("next-scheduled-run")),
     )
 
 
@@ -637,19 +639,6 @@ def _timespan(value: Any) -> float | None:
         + float("0." + (match["frac"] or "0"))
     )
     return -seconds if match["neg"] else seconds
-
-
-def parse_compact_datetime(value: Any) -> datetime | None:
-    """`next-scheduled-run`: `yyyyMMdd'T'HHmmssK` (e.g. 20260101T020000Z) or ISO-8601."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 _VERSIONS_TO_CONSIDER = re.compile(r"Backups to consider: (?P<list>.*)")
