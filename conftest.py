@@ -34,6 +34,19 @@ def _manifest() -> list[dict]:
     return json.loads((CORPUS / "manifest.json").read_text())["files"]
 
 
+def subprocess_database_url() -> str:
+    """DATABASE_URL of the test database, for processes a test starts itself."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return "sqlite:///" + settings["NAME"]
+    user = settings["USER"] or "postgres"
+    host = settings["HOST"] or "127.0.0.1"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    return f"postgres://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"
+
+
 @pytest.fixture
 def api_token(db) -> str:
     from duplistatus.accounts.models import ApiToken

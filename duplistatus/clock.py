@@ -46,10 +46,17 @@ def frozen(moment: datetime) -> Iterator[None]:
         reset()
 
 
-def default_timezone() -> ZoneInfo:
-    """The deployment's time zone (`TZ`), used for schedules that do not set their own."""
-    name = os.environ.get("TZ", "UTC").lstrip(":") or "UTC"
+def zone_or(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
+    """The named IANA zone, or `fallback` when the name is blank or unknown (settings are
+    validated when saved, so an unknown name here means tzdata changed under us)."""
+    if not name:
+        return fallback
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+        return fallback
+
+
+def default_timezone() -> ZoneInfo:
+    """The deployment's time zone (`TZ`), used for schedules that do not set their own."""
+    return zone_or(os.environ.get("TZ", "UTC").lstrip(":"), ZoneInfo("UTC"))

@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from duplistatus.clock import zone_or
 
 from .intervals import (
     DEFAULT_GRACE_MINUTES,
@@ -121,7 +123,7 @@ def resolve(
                 return value
         return None
 
-    tz = _zone(pick("timezone")) or fallback_tz
+    tz = zone_or(pick("timezone"), fallback_tz)
     configured_interval = next((v for v in (job.interval, server.interval) if v), "")
     weekdays = pick("weekdays") or []
     grace_minutes = pick("grace_minutes")
@@ -181,15 +183,6 @@ def resolve(
         origins=origins,
         learned_early=learned_early,
     )
-
-
-def _zone(name: str | None) -> ZoneInfo | None:
-    if not name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
 
 
 def _interval(text: str) -> Interval | None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import models
 from django.db.models import Q
 
-from duplistatus import crypto
+from duplistatus import clock, crypto
 from duplistatus.backups.models import BackupJob, Event
 
 from .channels import get as get_kind
@@ -123,6 +124,10 @@ class Channel(models.Model):
         secret = {k: v for k, v in validated.items() if k in kind.secret_fields and v}
         self.config = {k: v for k, v in validated.items() if k not in kind.secret_fields}
         self.secrets = crypto.encrypt(secret)
+
+    def zone(self) -> ZoneInfo:
+        """The destination's time zone (quiet hours, active hours, summaries)."""
+        return clock.zone_or(self.timezone, clock.default_timezone())
 
     @property
     def secrets_set(self) -> list[str]:

@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 from django.db import transaction
@@ -325,11 +324,7 @@ def _send_if_allowed(
 def _quiet_hours(channel: Channel) -> flow.QuietHours | None:
     if channel.quiet_start is None or channel.quiet_end is None:
         return None
-    try:
-        tz = ZoneInfo(channel.timezone) if channel.timezone else clock.default_timezone()
-    except (ZoneInfoNotFoundError, ValueError):
-        tz = clock.default_timezone()
-    return flow.QuietHours(channel.quiet_start, channel.quiet_end, tz)
+    return flow.QuietHours(channel.quiet_start, channel.quiet_end, channel.zone())
 
 
 def _take_token(channel: Channel, now: datetime) -> timedelta | None:

@@ -17,7 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from duplistatus.clock import zone_or
 
 from .rules import Target
 
@@ -47,13 +49,6 @@ def is_active(channel: Any, now: datetime, tz: ZoneInfo) -> bool:
     return start <= local < end if start < end else local >= start or local < end
 
 
-def _zone(name: str, fallback: ZoneInfo) -> ZoneInfo:
-    try:
-        return ZoneInfo(name) if name else fallback
-    except (ZoneInfoNotFoundError, ValueError):
-        return fallback
-
-
 def group_members(group: Any, channels: Iterable[Any]) -> list[Any]:
     return sorted(
         (c for c in channels if c.group_id == group.pk and c.enabled),
@@ -72,7 +67,7 @@ def pick_device(
     """The device of `group` to send to now; with `after`, the next one after that device."""
     if not members:
         return None
-    tz = _zone(group.timezone, fallback_tz)
+    tz = zone_or(group.timezone, fallback_tz)
     order = list(members)
     if group.mode == "rotation" and group.rotation_start is not None and after is None:
         days = (now.astimezone(tz).date() - group.rotation_start).days

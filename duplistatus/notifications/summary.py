@@ -9,7 +9,7 @@ last_summary_at = <as read>`, so two workers never send the same one.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.db.models import Q
 
@@ -21,13 +21,6 @@ from duplistatus.monitoring.intervals import resolve_local
 
 from . import messages, outbox
 from .models import Channel, Delivery
-
-
-def channel_zone(channel: Channel) -> ZoneInfo:
-    try:
-        return ZoneInfo(channel.timezone) if channel.timezone else clock.default_timezone()
-    except (ZoneInfoNotFoundError, ValueError):
-        return clock.default_timezone()
 
 
 def next_summary_at(
@@ -57,7 +50,7 @@ def send_due_summaries(now: datetime | None = None) -> int:
             channel.summary_time,
             channel.summary_weekday,
             after,
-            channel_zone(channel),
+            channel.zone(),
         )
         if due is None or due > now:
             continue

@@ -9,8 +9,8 @@ import sys
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
+from conftest import subprocess_database_url
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event, Server
 
@@ -38,16 +38,6 @@ print(json.dumps(mine), flush=True)
 """
 
 
-def database_url() -> str:
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return "sqlite:///" + settings["NAME"]
-    user = settings["USER"] or "postgres"
-    host = settings["HOST"] or "127.0.0.1"
-    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-    return f"postgres://{user}{password}@{host}:{settings['PORT'] or 5432}/{settings['NAME']}"
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(120)
 def test_two_processes_never_double_fire():
@@ -66,7 +56,7 @@ def test_two_processes_never_double_fire():
         )
         for i in range(JOBS)
     )
-    env = {**os.environ, "DATABASE_URL": database_url()}
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER],

@@ -14,10 +14,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 from standardwebhooks.webhooks import Webhook
 
-from conftest import CORPUS
+from conftest import CORPUS, subprocess_database_url
 from duplistatus import clock, crypto
 from duplistatus.notifications.channels.tests.peers import PASSWORD, USER, HttpPeer, Reply
 from duplistatus.notifications.models import Channel, Delivery
@@ -215,17 +214,6 @@ outbox.send_due()
 """
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return "sqlite:///" + s["NAME"]
-    password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
-    return (
-        f"postgres://{s['USER'] or 'postgres'}{password}@{s['HOST'] or '127.0.0.1'}:"
-        f"{s['PORT'] or 5432}/{s['NAME']}"
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_send_loses_nothing(client, auth_client):
     """A sender that dies holding a claim: the claim expires and the delivery goes out, with
@@ -251,7 +239,7 @@ def test_worker_killed_mid_send_loses_nothing(client, auth_client):
         outbox.enqueue_events()
         env = {
             **os.environ,
-            "DATABASE_URL": database_url(),
+            "DATABASE_URL": subprocess_database_url(),
             "DUPLISTATUS_DATA_DIR": os.environ["DUPLISTATUS_DATA_DIR"],
         }
         process = subprocess.Popen([sys.executable, "-c", WORKER], env=env)
