@@ -60,3 +60,13 @@ def zone_or(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
 def default_timezone() -> ZoneInfo:
     """The deployment's time zone (`TZ`), used for schedules that do not set their own."""
     return zone_or(os.environ.get("TZ", "UTC").lstrip(":"), ZoneInfo("UTC"))
+
+
+def check_zone(name: str | None) -> str | None:
+    """For validators: the name back when it is blank or a known IANA zone, else ValueError."""
+    if name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+    return name

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import datetime, time
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Count, Q
 from django.http import HttpRequest
@@ -77,12 +76,7 @@ class ChannelIn(Schema):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return clock.check_zone(value)
 
 
 class Health(Schema):

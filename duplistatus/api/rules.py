@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema
 from ninja.responses import Status
-from pydantic import field_validator
 
 from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
 from duplistatus.notifications import rule_settings
 from duplistatus.notifications.models import DeviceGroup
-from duplistatus.notifications.rule_settings import RulesIn
+from duplistatus.notifications.rule_settings import GroupIn, RulesIn
 
 router = Router(tags=["notification rules"])
 
@@ -127,24 +125,6 @@ def reset(request: HttpRequest, body: BulkIn) -> dict[str, int]:
     return {"changed": rule_settings.reset(body.job_ids)}
 
 
-class GroupIn(Schema):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    mode: Literal["failover", "rotation"] | None = None
-    rotation_days: int | None = Field(None, ge=1, le=366, description="1 = daily, 7 = weekly")
-    rotation_start: date | None = None
-    timezone: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-
 class DeviceOut(Schema):
     id: int
     name: str
@@ -199,23 +179,15 @@ def list_groups(request: HttpRequest) -> list[GroupOut]:
 @router.post("/groups", response={201: GroupOut}, summary="Add a device group")
 def create_group(request: HttpRequest, body: GroupIn) -> Status[GroupOut]:
     group = DeviceGroup(name=body.name or "devices")
-    _apply_group(group, body)
+    rule_settings.apply_group(group, body)
     return Status(201, group_out(group))
 
 
 @router.patch("/groups/{group_id}", response=GroupOut, summary="Change a device group")
 def patch_group(request: HttpRequest, group_id: int, body: GroupIn) -> GroupOut:
     group = get_object_or_404(DeviceGroup, pk=group_id)
-    _apply_group(group, body)
+    rule_settings.apply_group(group, body)
     return group_out(group)
-
-
-def _apply_group(group: DeviceGroup, body: GroupIn) -> None:
-    for name in body.model_fields_set:
-        value = getattr(body, name)
-        if value is not None or name == "rotation_start":
-            setattr(group, name, value if value is not None else None)
-    group.save()
 
 
 @router.delete("/groups/{group_id}", response={204: None}, summary="Remove a device group")

@@ -1,12 +1,15 @@
-"""Changing notification rules, for the API and the pages alike: one validation (`RulesIn`),
-one way to apply it, plus the bulk operations (enable all, disable all, reset)."""
+"""Changing notification rules and device groups, for the API and the pages alike: one
+validation (`RulesIn`, `GroupIn`), one way to apply each, plus the bulk operations on rules
+(enable all, disable all, reset)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from duplistatus import clock
 from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
 
 from . import rules
@@ -114,3 +117,28 @@ def reset(job_ids: list[int] | None = None) -> int:
 def _jobs(job_ids: list[int] | None) -> Any:
     jobs = BackupJob.objects.select_related("server")
     return jobs if job_ids is None else jobs.filter(pk__in=job_ids)
+
+
+class GroupIn(BaseModel):
+    """A device group's settings; send only what you change."""
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    mode: Literal["failover", "rotation"] | None = None
+    rotation_days: int | None = Field(None, ge=1, le=366, description="1 = daily, 7 = weekly")
+    rotation_start: date | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return clock.check_zone(value)
+
+
+def apply_group(group: DeviceGroup, values: GroupIn) -> None:
+    for name in values.model_fields_set:
+        value = getattr(values, name)
+        if name == "timezone":
+            value = value or ""
+        if value is not None or name == "rotation_start":  # a rotation may lose its start
+            setattr(group, name, value)
+    group.save()

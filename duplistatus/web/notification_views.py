@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
 import segno
@@ -24,7 +25,7 @@ from duplistatus.api.notify import _counts
 from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import ChannelSettingsError, apply_channel
 from duplistatus.notifications.channels import ntfy
-from duplistatus.notifications.models import Channel, Delivery
+from duplistatus.notifications.models import Channel, Delivery, DeviceGroup
 
 DELIVERIES_PAGE_SIZE = 50
 KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
@@ -64,6 +65,20 @@ SETTINGS: dict[str, list[Setting]] = {
     ],
     "apprise": [Setting("url", "Apprise URL", "secret", "e.g. tgram://bottoken/ChatID")],
 }
+# Settings every kind has: when and how much it is sent, as a device in a group, privacy.
+COMMON: list[Setting] = [
+    Setting("timezone", "Time zone", hint="for quiet and active hours; blank = server TZ"),
+    Setting("quiet_start", "Quiet hours from", "time", "only urgent messages pass"),
+    Setting("quiet_end", "Quiet hours until", "time"),
+    Setting("group_id", "Device group", "group", "as a device: reached through its group"),
+    Setting("group_position", "Position in the group", "number", "lower goes first"),
+    Setting("min_priority", "Minimum priority", "select", choices=("1", "2", "3", "4", "5")),
+    Setting("active_start", "Active from", "time", "outside active hours the group skips it"),
+    Setting("active_end", "Active until", "time"),
+    Setting("hide_log_text", "Leave out log text", "checkbox"),
+    Setting("hide_paths", "Leave out file paths", "checkbox"),
+    Setting("use_server_alias", "Name servers by their alias", "checkbox"),
+]
 
 
 @login_required
@@ -89,10 +104,10 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
         raise Http404("unknown channel kind")
     error = ""
     if request.method == "POST":
-        values = _read(request.POST, kind)
         target = channel or Channel(kind=kind, created_at=clock.now(), event_kinds=[])
         before = _snapshot(target) if channel else {}
         try:
+            values = _read(request.POST, kind)
             if not values["name"]:
                 raise ChannelSettingsError("name: a name is required")
             apply_channel(target, values, new=channel is None)
@@ -113,7 +128,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             return redirect("web:settings-notifications")
         shown = _posted(request.POST, kind)
     else:
-        shown = _stored(channel) if channel else {"name": "", "enabled": True}
+        shown = _stored(channel) if channel else {"name": "", "enabled": True, "min_priority": 1}
     fields = [
         {
             "setting": s,
@@ -122,6 +137,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
         }
         for s in SETTINGS[kind]
     ]
+    common = [{"setting": s, "value": shown.get(s.name)} for s in COMMON]
     return render(
         request,
         "web/settings_channel.html",
@@ -131,6 +147,8 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "kind_name": KIND_NAMES[kind],
             "shown": shown,
             "fields": fields,
+            "common": common,
+            "groups": DeviceGroup.objects.all(),
             "error": error,
             "nav": "settings",
             "section": "notifications",
@@ -184,7 +202,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
             "channel": channel,
             "retryable": (Delivery.Status.DEAD, Delivery.Status.RETRYING),
             "nav": "settings",
-            "section": "notifications",
+            "section": "deliveries",
         },
     )
 
@@ -228,13 +246,36 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
             config[s.name] = raw
     if kind == "email":
         config["auth"] = bool(config["username"])
-    return {"name": post.get("name", "").strip(), "enabled": "enabled" in post, "config": config}
+    values: dict[str, Any] = {
+        "name": post.get("name", "").strip(),
+        "enabled": "enabled" in post,
+        "config": config,
+    }
+    for s in COMMON:
+        raw = post.get(s.name, "").strip()
+        try:
+            if s.type == "checkbox":
+                values[s.name] = s.name in post
+            elif s.type == "time":
+                values[s.name] = time.fromisoformat(raw) if raw else None
+            elif s.type == "group":
+                values[s.name] = int(raw) if raw else None
+            elif s.type in ("number", "select"):
+                if raw:  # blank keeps what is stored
+                    values[s.name] = int(raw)
+            else:
+                values[s.name] = clock.check_zone(raw) if s.name == "timezone" else raw
+        except ValueError as exc:
+            raise ChannelSettingsError(f"{s.label}: {exc}") from None
+    if values.get("min_priority", 1) not in range(1, 6):
+        raise ChannelSettingsError("Minimum priority: 1 to 5")
+    return values
 
 
 def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
     """What to show again after an error: the posted values, never a secret."""
     shown: dict[str, Any] = {"name": post.get("name", ""), "enabled": "enabled" in post}
-    for s in SETTINGS[kind]:
+    for s in [*SETTINGS[kind], *COMMON]:
         if s.type == "checkbox":
             shown[s.name] = s.name in post
         elif s.type != "secret":
@@ -250,6 +291,8 @@ def _stored(channel: Channel) -> dict[str, Any]:
             value = ", ".join(value)
         if s.type != "secret":
             shown[s.name] = value
+    for s in COMMON:
+        shown[s.name] = _plain(getattr(channel, s.name))
     return shown
 
 
@@ -260,8 +303,13 @@ def _snapshot(channel: Channel) -> dict[str, Any]:
         "name": channel.name,
         "enabled": channel.enabled,
         **{f"config.{k}": v for k, v in channel.config.items()},
+        **{s.name: _plain(getattr(channel, s.name)) for s in COMMON},
         "secrets_set": channel.secrets_set,
     }
+
+
+def _plain(value: Any) -> Any:
+    return value.strftime("%H:%M") if isinstance(value, time) else value
 
 
 def _name(channel: Channel) -> str:

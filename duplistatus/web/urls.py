@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import notification_views, settings_views, views
+from . import notification_views, rule_views, settings_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -16,6 +16,10 @@ urlpatterns = [
     path("jobs/<int:pk>/pause", views.pause, {"kind": "job"}, name="job-pause"),
     path("servers/<int:pk>/schedule", views.schedule, {"kind": "server"}, name="server-schedule"),
     path("servers/<int:pk>/pause", views.pause, {"kind": "server"}, name="server-pause"),
+    path("jobs/<int:pk>/rules", rule_views.target_rules, {"kind": "job"}, name="job-rules"),
+    path(
+        "servers/<int:pk>/rules", rule_views.target_rules, {"kind": "server"}, name="server-rules"
+    ),
     path(
         "settings/", RedirectView.as_view(pattern_name="web:settings-monitoring"), name="settings"
     ),
@@ -51,5 +55,18 @@ urlpatterns = [
         "settings/notifications/deliveries/<int:delivery_id>/retry",
         notification_views.delivery_retry,
         name="settings-delivery-retry",
+    ),
+    path("settings/notifications/rules", rule_views.rules_page, name="settings-rules"),
+    path("settings/notifications/rules/jobs", rule_views.rules_bulk, name="settings-rules-bulk"),
+    path("settings/notifications/groups", rule_views.groups, name="settings-groups"),
+    path(
+        "settings/notifications/groups/<int:group_id>",
+        rule_views.group_page,
+        name="settings-group",
+    ),
+    path(
+        "settings/notifications/groups/<int:group_id>/delete",
+        rule_views.group_delete,
+        name="settings-group-delete",
     ),
 ]

@@ -18,7 +18,7 @@ from duplistatus.backups.models import BackupJob, BackupRun, Reminder, Server
 from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
-from . import board, forms, history, run_details
+from . import board, forms, history, rule_views, run_details
 
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
@@ -110,6 +110,7 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
             "settings": forms.own_settings(server),
             "errors": {},
             **_form_context(),
+            **rule_views.panel_context(server),
         },
     )
 
@@ -133,6 +134,7 @@ def job_page(
             "settings": forms.posted(request.POST) if errors else forms.own_settings(row.job),
             "errors": errors or {},
             **_form_context(),
+            **rule_views.panel_context(row.job),
         },
         status=400 if errors else 200,
     )

@@ -3,8 +3,6 @@ real ntfy-like receiver, secrets never shown back, viewers only look, the delive
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from duplistatus import clock
@@ -15,16 +13,6 @@ from duplistatus.notifications.models import Channel, Delivery
 pytestmark = pytest.mark.django_db
 
 TOKEN = "tk_secret_never_shown_123"
-
-
-@pytest.fixture
-def peer() -> Iterator[HttpPeer]:
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
 
 
 def add_ntfy(client, peer: HttpPeer) -> Channel:

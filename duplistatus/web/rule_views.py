@@ -1,0 +1,367 @@
+"""Settings pages for notification rules (global, per server, per job) and device groups.
+
+Each rule field is shown with the value in force and where it comes from; a form field left
+on "inherit" takes the value from the level above. Rules change through
+notifications.rule_settings, the same path as the API, and every change is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from duplistatus import clock
+from duplistatus.accounts import audit
+from duplistatus.accounts.roles import admin_required, admin_to_change
+from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
+from duplistatus.notifications import policy, rule_settings, rules
+from duplistatus.notifications.models import Channel, DeviceGroup
+from duplistatus.notifications.rule_settings import GroupIn, RulesIn
+
+from . import board
+
+JOBS_PAGE_SIZE = 50
+LEVELS = {
+    "all": "every run",
+    "warnings": "warnings and errors",
+    "errors": "errors only",
+    "off": "off",
+}
+ORIGINS = {"job": "this job", "server": "server", "global": "global", "default": "built-in"}
+LABELS = {
+    "event_level": "Runs that notify",
+    "run_destinations": "Run results go to",
+    "overdue_destinations": "Overdue alerts and reminders go to",
+    "escalation_destinations": "Escalations go to",
+    "extra_destinations": "Also notify, each at its own level",
+    "recovery_notifications": "Tell when an overdue job is back",
+    "escalate_after_failures": "Escalate after this many failed runs in a row",
+}
+LIST_FIELDS = ("run_destinations", "overdue_destinations", "escalation_destinations")
+Target = BackupJob | Server | MonitoringDefaults
+
+
+# --------------------------------------------------------------------------- the form
+
+
+@dataclass(frozen=True)
+class RuleField:
+    """One rule as the form shows it: what this level sets (`own`, None = inherits), and what
+    it would inherit (`inherited`, as text, from `inherited_from`)."""
+
+    name: str
+    label: str
+    own: Any
+    inherited: str
+    inherited_from: str
+
+    @property
+    def type(self) -> str:
+        if self.name in LIST_FIELDS:
+            return "destinations"
+        return {
+            "event_level": "level",
+            "extra_destinations": "extra",
+            "recovery_notifications": "onoff",
+            "escalate_after_failures": "number",
+        }[self.name]
+
+    @property
+    def chosen(self) -> set[str]:
+        return set(self.own or []) if self.type == "destinations" else set()
+
+    @property
+    def extra_levels(self) -> dict[str, str]:
+        if self.type != "extra":
+            return {}
+        return {item["destination"]: item["level"] for item in self.own or []}
+
+
+def destinations() -> list[tuple[str, str]]:
+    """Every destination a rule may name, as (reference, label)."""
+    found = [("*", "All channels not in a device group")]
+    found += [(f"channel:{c.pk}", f"{c.name} ({c.kind})") for c in Channel.objects.all()]
+    found += [(f"group:{g.pk}", f"Device group {g.name}") for g in DeviceGroup.objects.all()]
+    return found
+
+
+def describe(name: str, value: Any, names: dict[str, str]) -> str:
+    """A rule's value as the page says it."""
+    if name == "event_level":
+        return LEVELS.get(value, value)
+    if name == "recovery_notifications":
+        return "yes" if value else "no"
+    if name == "escalate_after_failures":
+        return f"after {value} failures" if value else "never"
+    if name == "escalation_destinations" and value is None:
+        return "the overdue destinations"
+    if name == "extra_destinations":
+        items = [f"{names.get(i['destination'], i['destination'])}: {i['level']}" for i in value]
+        return ", ".join(items) or "nobody"
+    return ", ".join(names.get(ref, ref) for ref in value) or "nobody"
+
+
+def _parent_layers(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The server and global layers a target inherits from."""
+    if isinstance(target, MonitoringDefaults):
+        return {}, {}
+    defaults = rules.layer(MonitoringDefaults.load())
+    if isinstance(target, Server):
+        return {}, defaults
+    return rules.layer(target.server), defaults
+
+
+def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
+    server, defaults = _parent_layers(target)
+    above = rules.resolve({}, server, defaults)
+    own = rules.layer(target)
+    return [
+        RuleField(
+            name=name,
+            label=LABELS[name],
+            own=None if own[name] in (None, "") else own[name],
+            inherited=describe(name, above.values[name], names),
+            inherited_from=ORIGINS[above.origins[name]],
+        )
+        for name in rules.RULE_FIELDS
+    ]
+
+
+def read(post: QueryDict) -> RulesIn:
+    """The posted form as RulesIn with every field set (None = inherit); pydantic's
+    ValidationError when something is off."""
+    values: dict[str, Any] = {}
+    values["event_level"] = post.get("event_level") or None
+    values["recovery_notifications"] = {"on": True, "off": False}.get(
+        post.get("recovery_notifications", "")
+    )
+    raw = post.get("escalate_after_failures", "").strip()
+    values["escalate_after_failures"] = raw or None
+    for name in LIST_FIELDS:
+        values[name] = post.getlist(name) if post.get(f"{name}__mode") == "set" else None
+    if post.get("extra_destinations__mode") == "set":
+        values["extra_destinations"] = [
+            {"destination": key.removeprefix("extra:"), "level": level}
+            for key, level in post.items()
+            if key.startswith("extra:") and level
+        ]
+    else:
+        values["extra_destinations"] = None
+    return RulesIn.model_validate(values)
+
+
+def save(request: HttpRequest, target: Target, label: str) -> bool:
+    """Apply the posted rules to `target`; False (with a message) when they are invalid."""
+    try:
+        values = read(request.POST)
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{LABELS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'rules'}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        messages.error(request, f"Not saved: {problems}")
+        return False
+    before = _own(target)
+    rule_settings.apply_rules(target, values)
+    changes = audit.diff(before, _own(target))
+    if changes:
+        audit.record(request, "rules.change", label, changes)
+    messages.success(request, "Notification rules saved." if changes else "Nothing changed.")
+    return True
+
+
+def _own(target: Target) -> dict[str, Any]:
+    """Every rule field this level sets, None where it inherits (for the audit log)."""
+    own = rule_settings.own(target)
+    return {name: own.get(name) for name in rules.RULE_FIELDS}
+
+
+def panel_context(target: Target) -> dict[str, Any]:
+    """What the rules form (web/_rules_fields.html) needs on any page."""
+    found = destinations()
+    return {
+        "rule_fields": form_fields(target, dict(found)),
+        "destinations": found,
+        "levels": LEVELS,
+    }
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@admin_to_change
+def rules_page(request: HttpRequest) -> HttpResponse:
+    """The global rules, and every job's rules in force with where each comes from."""
+    defaults = MonitoringDefaults.load()
+    if request.method == "POST":
+        save(request, defaults, "global notification rules")
+        return redirect("web:settings-rules")
+    all_rows = board.rows(BackupJob.objects.all(), clock.now())
+    query = board.Query.of(request.GET)
+    found = board.select(all_rows, board.Query(q=query.q, server=query.server, sort="server"))
+    page = Paginator(found, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = panel_context(defaults)
+    names = dict(context["destinations"])
+    global_layer = rules.layer(defaults)
+    jobs = []
+    for row in page:
+        resolved = rules.resolve(rules.layer(row.job), rules.layer(row.server), global_layer)
+        jobs.append(
+            {
+                "job": row.job,
+                "cells": [
+                    (describe(name, resolved.values[name], names), resolved.origins[name])
+                    for name in ("event_level", "run_destinations", "overdue_destinations")
+                ],
+            }
+        )
+    return render(
+        request,
+        "web/settings_rules.html",
+        {
+            **context,
+            "page": page,
+            "jobs": jobs,
+            "query": query,
+            "servers": board.servers(all_rows),
+            "nav": "settings",
+            "section": "rules",
+        },
+    )
+
+
+@require_POST
+@admin_required
+def rules_bulk(request: HttpRequest) -> HttpResponse:
+    """Ticked jobs: notify at a level, or drop their own rules (inherit everything)."""
+    job_ids = [int(pk) for pk in request.POST.getlist("job") if pk.isdigit()]
+    action = request.POST.get("action", "")
+    if not job_ids or not (action in LEVELS or action == "reset"):
+        messages.error(request, "Tick at least one job and choose what to do.")
+        return redirect("web:settings-rules")
+    if action == "reset":
+        count = rule_settings.reset(job_ids)
+    else:
+        count = BackupJob.objects.filter(pk__in=job_ids).update(event_level=action)
+    audit.record(request, f"rules.bulk.{action}", f"{count} jobs", {"job_ids": job_ids})
+    what = "inherit their rules again" if action == "reset" else f"notify: {LEVELS[action]}"
+    messages.success(request, f"{count} job{'s' if count != 1 else ''} {what}.")
+    return redirect("web:settings-rules")
+
+
+@require_POST
+@admin_required
+def target_rules(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Save a job's or a server's rules form (on its page)."""
+    if kind == "job":
+        job = get_object_or_404(BackupJob.objects.select_related("server"), pk=pk)
+        save(request, job, f"job {job.pk} ({job.server} / {job.name})")
+        return redirect("web:job", pk)
+    server = get_object_or_404(Server, pk=pk)
+    save(request, server, f"server {server.pk} ({server})")
+    return redirect("web:server", pk)
+
+
+@admin_to_change
+def groups(request: HttpRequest) -> HttpResponse:
+    """Device groups with their devices; add a group."""
+    if request.method == "POST":
+        group = DeviceGroup(name="devices")
+        if _save_group(request, group, new=True):
+            return redirect("web:settings-group", group.pk)
+    channels = list(Channel.objects.all())
+    rows = [_group_row(group, channels) for group in DeviceGroup.objects.all()]
+    return render(
+        request,
+        "web/settings_groups.html",
+        {"rows": rows, "nav": "settings", "section": "groups", "shown": {"mode": "failover"}},
+    )
+
+
+@admin_to_change
+def group_page(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_object_or_404(DeviceGroup, pk=group_id)
+    if request.method == "POST":
+        if _save_group(request, group, new=False):
+            return redirect("web:settings-group", group.pk)
+    channels = list(Channel.objects.all())
+    return render(
+        request,
+        "web/settings_group.html",
+        {
+            **_group_row(group, channels),
+            "others": [c for c in channels if c.group_id is None],
+            "shown": group,
+            "nav": "settings",
+            "section": "groups",
+        },
+    )
+
+
+@require_POST
+@admin_required
+def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
+    group = get_object_or_404(DeviceGroup, pk=group_id)
+    audit.record(request, "group.delete", f"device group {group.pk} ({group.name})", {})
+    group.delete()  # its devices stay, as channels outside any group
+    messages.success(request, f"Device group “{group.name}” deleted; its devices are kept.")
+    return redirect("web:settings-groups")
+
+
+def _group_row(group: DeviceGroup, channels: list[Channel]) -> dict[str, Any]:
+    """A group, all its devices in order, and the one a message would go to right now."""
+    members = sorted(
+        (c for c in channels if c.group_id == group.pk), key=lambda c: (c.group_position, c.pk)
+    )
+    on_duty = policy.pick_device(
+        group, policy.group_members(group, members), clock.now(), clock.default_timezone()
+    )
+    return {"group": group, "members": members, "on_duty": on_duty}
+
+
+def _save_group(request: HttpRequest, group: DeviceGroup, *, new: bool) -> bool:
+    post = request.POST
+    try:
+        values = GroupIn.model_validate(
+            {
+                "name": post.get("name", "").strip(),
+                "mode": post.get("mode") or "failover",
+                "rotation_days": post.get("rotation_days") or 7,
+                "rotation_start": post.get("rotation_start") or None,
+                "timezone": post.get("timezone", "").strip(),
+            }
+        )
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(
+            f"{e['loc'][0] if e['loc'] else 'group'}: {e['msg']}"
+            for e in exc.errors(include_input=False)
+        )
+        messages.error(request, f"Not saved: {problems}")
+        return False
+    before = {} if new else _group_snapshot(group)
+    rule_settings.apply_group(group, values)
+    audit.record(
+        request,
+        "group.add" if new else "group.change",
+        f"device group {group.pk} ({group.name})",
+        audit.diff(before, _group_snapshot(group)),
+    )
+    messages.success(request, f"Device group “{group.name}” saved.")
+    return True
+
+
+def _group_snapshot(group: DeviceGroup) -> dict[str, Any]:
+    return {
+        "name": group.name,
+        "mode": group.mode,
+        "rotation_days": group.rotation_days,
+        "rotation_start": group.rotation_start.isoformat() if group.rotation_start else None,
+        "timezone": group.timezone,
+    }
