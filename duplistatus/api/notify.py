@@ -301,16 +301,4 @@ def retry_delivery(request: HttpRequest, delivery_id: int) -> DeliveryOut:
 
 @router.get("/deliveries/backlog", response=dict, summary="What waits in the queue")
 def backlog(request: HttpRequest) -> dict[str, Any]:
-    now = clock.now()
-    waiting = Delivery.objects.filter(
-        status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING, Delivery.Status.SENDING]
-    )
-    by_status = dict(waiting.values_list("status").annotate(n=Count("id")).order_by())
-    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
-    return {
-        "waiting": sum(by_status.values()),
-        "by_status": by_status,
-        "due_now": outbox.due_deliveries(now).count(),
-        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else None,
-        "dead": Delivery.objects.filter(status=Delivery.Status.DEAD).count(),
-    }
+    return outbox.backlog(clock.now())

@@ -20,7 +20,7 @@ from ninja.responses import Status
 from duplistatus.accounts import audit
 from duplistatus.accounts.models import ApiToken
 from duplistatus.backups.models import BackupRun
-from duplistatus.notifications import messages, outbox, template_store, templates
+from duplistatus.notifications import template_store, templates
 from duplistatus.notifications.models import Channel
 from duplistatus.notifications.template_store import (
     ImportInvalid,
@@ -240,32 +240,24 @@ def preview(request: HttpRequest, body: PreviewIn) -> Status[Any]:
         return Status(400, {"error": f"unknown channel kind {body.channel_kind!r}"})
     if (body.title is None) != (body.body is None):
         return Status(400, {"error": "send title and body, or neither for the template in use"})
+    run = None
+    if body.run_id is not None:
+        run = get_object_or_404(BackupRun.objects.select_related("job__server"), pk=body.run_id)
     try:
-        if body.title is None or body.body is None:
-            if body.kind not in templates.KINDS:
-                known = ", ".join(templates.KINDS)
-                raise templates.TemplateError(f"unknown kind {body.kind!r}; one of: {known}")
-            template = templates.resolve(body.kind, body.channel_kind)
-        else:
-            templates.validate_template(body.kind, body.title, body.body, body.format)
-            template = templates.ResolvedTemplate(body.title, body.body, body.format)
-        if body.run_id is not None:
-            run = get_object_or_404(BackupRun.objects.select_related("job__server"), pk=body.run_id)
-            values = templates.run_context(run, body.kind)
-        else:
-            values = templates.sample_context(body.kind, base_url=messages.base_url())
-        rendered = templates.render_template(template, values)
+        shown = template_store.preview(
+            body.kind, body.title, body.body, body.format, channel_kind=body.channel_kind, run=run
+        )
     except templates.TemplateError as exc:
         return _invalid(exc)
     return Status(
         200,
         PreviewOut(
-            title=rendered.title,
-            body=rendered.html or rendered.markdown or rendered.body,
-            text=rendered.body,
-            html=rendered.html or outbox.text_to_html(rendered.body),
-            format=template.format,
-            variables=values,
+            title=shown.rendered.title,
+            body=shown.body,
+            text=shown.rendered.body,
+            html=shown.html,
+            format=shown.template.format,
+            variables=shown.values,
         ),
     )
 
@@ -296,14 +288,8 @@ def import_set(request: HttpRequest, body: Body[dict[str, Any]]) -> Status[Any]:
 
 
 def _import_out(request: HttpRequest, result: Any, action: str) -> ImportOut:
-    changed = [*result.created, *result.updated]
-    if changed:
-        audit.record(
-            request,
-            action,
-            "templates",
-            {"saved": [f"{t.kind}/{t.channel_kind or '*'} v{t.version}" for t in changed]},
-        )
+    if result.saved:
+        audit.record(request, action, "templates", {"saved": result.saved})
     return ImportOut(
         created=[template_out(t) for t in result.created],
         updated=[template_out(t) for t in result.updated],
@@ -459,8 +445,5 @@ def test_send(request: HttpRequest, template_id: int, channel: int) -> DeliveryO
 
 def _audit(request: HttpRequest, action: str, template: Template, **extra: Any) -> None:
     audit.record(
-        request,
-        action,
-        f"template {template.pk} ({template.kind}/{template.channel_kind or '*'})",
-        {"version": template.version, **extra},
+        request, action, template_store.label(template), {"version": template.version, **extra}
     )

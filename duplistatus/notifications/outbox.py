@@ -24,10 +24,11 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import pydantic
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 
 from duplistatus import clock, crypto
 from duplistatus.backups.models import Event, MonitoringDefaults
@@ -547,3 +548,19 @@ def retry(delivery: Delivery) -> Delivery:
 
 
 __all__ = ["DeliveryError", "enqueue_events", "send_due", "send_test", "retry"]
+
+
+def backlog(now: datetime) -> dict[str, Any]:
+    """What waits in the queue: by status, how many are due, the oldest's age, the dead."""
+    waiting = Delivery.objects.filter(
+        status__in=[Delivery.Status.QUEUED, Delivery.Status.RETRYING, Delivery.Status.SENDING]
+    )
+    by_status = dict(waiting.values_list("status").annotate(n=Count("id")).order_by())
+    oldest = waiting.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "waiting": sum(by_status.values()),
+        "by_status": by_status,
+        "due_now": due_deliveries(now).count(),
+        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else None,
+        "dead": Delivery.objects.filter(status=Delivery.Status.DEAD).count(),
+    }

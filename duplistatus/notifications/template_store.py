@@ -299,6 +299,12 @@ class ImportResult:
     updated: list[Template] = field(default_factory=list)
     unchanged: list[Template] = field(default_factory=list)
 
+    @property
+    def saved(self) -> list[str]:
+        """What was added or changed, for the audit log: kind/channel kind and version."""
+        changed = [*self.created, *self.updated]
+        return [f"{t.kind}/{t.channel_kind or '*'} v{t.version}" for t in changed]
+
 
 class ImportInvalid(Exception):
     """The set was not imported; `errors` says what to fix, per template."""
@@ -438,6 +444,61 @@ def send_test(template: Template, channel: Any) -> Any:
     outbox.claim_and_send(delivery, now)
     delivery.refresh_from_db()
     return delivery
+
+
+def label(template: Template) -> str:
+    """How the audit log names a template."""
+    return f"template {template.pk} ({template.kind}/{template.channel_kind or '*'})"
+
+
+# --------------------------------------------------------------------------- preview
+
+
+@dataclass(frozen=True)
+class Preview:
+    template: templates.ResolvedTemplate
+    values: dict[str, Any]  # what the template was rendered with
+    rendered: templates.Rendered
+
+    @property
+    def body(self) -> str:
+        """The body as rendered, in its format."""
+        return self.rendered.html or self.rendered.markdown or self.rendered.body
+
+    @property
+    def html(self) -> str:
+        """The e-mail HTML part."""
+        from . import outbox
+
+        return self.rendered.html or outbox.text_to_html(self.rendered.body)
+
+
+def preview(
+    kind: str,
+    title: str | None = None,
+    body: str | None = None,
+    format: str = "plain",
+    *,
+    channel_kind: str = "",
+    run: Any = None,
+) -> Preview:
+    """Render a template (without title and body: the one `channel_kind` uses now) with
+    sample data, or with a real run's. TemplateError when it cannot be used."""
+    from . import messages
+
+    if kind not in templates.KINDS:
+        known = ", ".join(templates.KINDS)
+        raise templates.TemplateError(f"unknown kind {kind!r}; one of: {known}")
+    if title is None or body is None:
+        template = templates.resolve(kind, channel_kind)
+    else:
+        templates.validate_template(kind, title, body, format)
+        template = templates.ResolvedTemplate(title, body, format)
+    if run is not None:
+        values = templates.run_context(run, kind)
+    else:
+        values = templates.sample_context(kind, base_url=messages.base_url())
+    return Preview(template, values, templates.render_template(template, values))
 
 
 # --------------------------------------------------------------------------- for resolve()

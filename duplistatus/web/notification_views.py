@@ -201,6 +201,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
             "status": status,
             "channel": channel,
             "retryable": (Delivery.Status.DEAD, Delivery.Status.RETRYING),
+            "queue": outbox.backlog(clock.now()),
             "nav": "settings",
             "section": "deliveries",
         },

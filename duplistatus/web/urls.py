@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import notification_views, rule_views, settings_views, views
+from . import notification_views, rule_views, settings_views, template_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -68,5 +68,38 @@ urlpatterns = [
         "settings/notifications/groups/<int:group_id>/delete",
         rule_views.group_delete,
         name="settings-group-delete",
+    ),
+    path(
+        "settings/notifications/templates", template_views.template_list, name="settings-templates"
+    ),
+    path(
+        "settings/notifications/templates/preview",
+        template_views.preview,
+        name="settings-template-preview",
+    ),
+    path(
+        "settings/notifications/templates/preview-frame",
+        template_views.preview_frame,
+        name="settings-template-frame",
+    ),
+    path(
+        "settings/notifications/templates/export",
+        template_views.export,
+        name="settings-templates-export",
+    ),
+    path(
+        "settings/notifications/templates/import",
+        template_views.import_file,
+        name="settings-templates-import",
+    ),
+    path(
+        "settings/notifications/templates/library",
+        template_views.install_library,
+        name="settings-templates-library",
+    ),
+    path(
+        "settings/notifications/templates/<str:kind>/<str:channel_kind>",
+        template_views.template_page,
+        name="settings-template",
     ),
 ]

@@ -4,12 +4,17 @@ errors; a user's journey; labels and keyboard use. The README's screenshots are 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from playwright.sync_api import Page, expect
 
+from duplistatus import clock
 from duplistatus.backups.models import BackupJob
+from duplistatus.notifications.models import Channel
+from duplistatus.worker import Worker
 
 from . import fleet
 
@@ -79,6 +84,71 @@ def test_journey(page: Page, admin, fleet_loaded):
     expect(row.locator(".tag")).to_have_text("own")
 
 
+def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
+    """Sign in, see the failed job, open its run, add a phone (ntfy) channel, set the job's
+    rule to send every run there, send a test to the local receiver, see it in the delivery
+    log; then the job's next run, a success, reaches the phone by the rule."""
+    deliver()  # the fleet's own events, from before there was anyone to tell
+    sign_in(page)
+    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    failing.get_by_role("link", name=re.compile("ago")).click()
+    expect(page.get_by_role("heading", name="Backup of Documents")).to_be_visible()
+
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Channels").click()
+    page.get_by_label("Kind").select_option("ntfy")
+    page.get_by_role("button", name="Add channel").click()
+    page.get_by_label("Name", exact=True).fill("Phone")
+    page.get_by_label("Server URL").fill(peer.url)
+    page.get_by_label("Topic").fill("backups")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text("Channel “Phone” saved.")
+
+    page.goto("/")
+    page.get_by_role("link", name="Documents").first.click()
+    rules = page.locator("section", has=page.get_by_role("heading", name="Notification rules"))
+    rules.get_by_label("Runs that notify").select_option("all")
+    run_to = rules.get_by_role("group", name="Run results go to")
+    run_to.get_by_label(re.compile("these")).check()
+    run_to.get_by_label("Phone (ntfy)").check()
+    shoot(page, "rules")
+    rules.get_by_role("button", name="Save rules").click()
+    expect(page.get_by_role("status")).to_contain_text("Notification rules saved.")
+    job = BackupJob.objects.get(name="Documents")
+    phone = Channel.objects.get(name="Phone")
+    assert (job.event_level, job.run_destinations) == ("all", [f"channel:{phone.pk}"])
+
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Channels").click()
+    page.get_by_role("button", name="Send test").click()
+    expect(page.get_by_role("status")).to_contain_text("Test to “Phone”: sent")
+    assert [r.json()["topic"] for r in peer.received] == ["backups"]
+
+    page.get_by_role("link", name="Delivery log").first.click()
+    row = page.locator("table tbody tr").first
+    expect(row).to_contain_text("Phone")
+    expect(row).to_contain_text("test")
+    expect(row).to_contain_text("sent")
+    shoot(page, "deliveries")
+
+    # The rule at work: Documents' next run succeeds; by default only warnings and errors
+    # notify, but this job's rule says every run, to the phone.
+    clock.set(fleet.NOW + timedelta(hours=18))
+    fleet.replay(Client(), clock.now(), machine="a" * 32, server="nas", job="Documents")
+    deliver()
+    clock.reset()
+    titles = [r.json()["title"] for r in peer.received]
+    assert len(titles) == 2 and titles[1].startswith("✅ Documents on nas")
+    page.reload()
+    expect(page.locator("table tbody tr").first).to_contain_text("✅ Documents on nas")
+
+
+def deliver() -> None:
+    worker = Worker()
+    worker.last_scan = clock.now()  # about sending, not scanning
+    worker.run_once()
+
+
 def test_every_page_renders(page: Page, admin, fleet_loaded):
     sign_in(page)
     photos = BackupJob.objects.get(server__name="nas", name="Photos")
@@ -92,6 +162,8 @@ def test_every_page_renders(page: Page, admin, fleet_loaded):
         ("/settings/notifications/rules", "Notification rules"),
         ("/settings/notifications/groups", "Device groups"),
         ("/settings/notifications/deliveries", "Delivery log"),
+        ("/settings/notifications/templates", "Message templates"),
+        ("/settings/notifications/templates/error/email", "The error template for e-mail"),
         ("/settings/users", "Users"),
         ("/settings/tokens", "API tokens"),
         ("/settings/audit", "Audit log"),
@@ -122,6 +194,30 @@ def test_every_page_renders(page: Page, admin, fleet_loaded):
     shoot(page, "settings")
 
 
+def test_template_editor_previews_as_you_type(page: Page, admin):
+    sign_in(page)
+    page.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Templates").click()
+    page.get_by_role("link", name="warning template for E-mail").click()
+    preview = page.locator("#preview")
+    expect(preview.locator(".preview-title")).to_have_text("⚠️ Documents on Office NAS: Warning")
+    frame = page.frame_locator("iframe.preview-html")
+    expect(frame.locator("body")).to_contain_text("finished with")  # the e-mail HTML
+
+    page.get_by_label("Title").fill("Look at {backup_name} on {server_name}")
+    expect(preview.locator(".preview-title")).to_have_text("Look at Documents on nas")
+    page.get_by_label("Body").fill("Fine\nBroken: {no_such_thing}")
+    expect(preview.get_by_role("alert")).to_contain_text("Body, line 2")
+    expect(preview.get_by_role("alert")).to_contain_text("no_such_thing")
+    page.get_by_label("Body").fill("<p>Hello <b>{server_name}</b></p>")
+    page.get_by_label("Format").select_option("html")
+    expect(frame.locator("b")).to_have_text("nas")
+    shoot(page, "template-editor")
+    page.get_by_role("button", name="Save template").click()
+    expect(page.get_by_role("status")).to_contain_text("Template saved as version 1.")
+    expect(page.get_by_role("rowheader", name="1 (current)")).to_be_visible()
+
+
 def test_dashboard_updates_in_place_and_dark_mode(page: Page, admin, fleet_loaded):
     sign_in(page)
     page.evaluate("window.notReloaded = true")
@@ -144,7 +240,19 @@ def test_dashboard_updates_in_place_and_dark_mode(page: Page, admin, fleet_loade
 def test_labels_and_keyboard(page: Page, admin, fleet_loaded):
     sign_in(page)
     photos = BackupJob.objects.get(server__name="nas", name="Photos")
-    for path in ("/", f"/jobs/{photos.pk}", "/settings/monitoring", "/settings/users"):
+    for path in (
+        "/",
+        f"/jobs/{photos.pk}",
+        f"/servers/{photos.server_id}",
+        "/settings/monitoring",
+        "/settings/notifications/rules",
+        "/settings/notifications/groups",
+        "/settings/notifications/channels/new?kind=email",
+        "/settings/notifications/templates",
+        "/settings/notifications/templates/warning/ntfy",
+        "/settings/notifications/deliveries",
+        "/settings/users",
+    ):
         page.goto(path)
         unlabelled = page.evaluate(
             """() => [...document.querySelectorAll(
