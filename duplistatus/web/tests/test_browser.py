@@ -96,8 +96,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
 
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Channels").click()
-    page.get_by_label("Kind").select_option("ntfy")
-    page.get_by_role("button", name="Add channel").click()
+    page.get_by_role("link", name="Add ntfy channel").click()
     page.get_by_label("Name", exact=True).fill("Phone")
     page.get_by_label("Server URL").fill(peer.url)
     page.get_by_label("Topic").fill("backups")
