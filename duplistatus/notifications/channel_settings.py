@@ -6,16 +6,73 @@ API nor the pages ever show it back. The kind's pydantic Config validates the me
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import time
+from typing import Any, Literal
 
 import pydantic
+from pydantic import BaseModel, Field, field_validator
 
 from duplistatus import clock
 
+from .channels import KINDS
+from .channels.base import EVENT_KINDS
 from .models import Channel, DeviceGroup
 
 # Fields that may be cleared (set to None) on purpose.
 NULLABLE = ("quiet_start", "quiet_end", "active_start", "active_end", "group_id", "summary_time")
+
+
+class ChannelIn(BaseModel):
+    """A channel's settings, for the API and the settings page; send only what you change."""
+
+    kind: str | None = Field(None, description="ntfy | email | webhook | apprise")
+    name: str | None = Field(None, min_length=1, max_length=100)
+    enabled: bool | None = None
+    config: dict[str, Any] | None = Field(
+        None, description="the kind's settings; secrets write-only"
+    )
+    event_kinds: list[str] | None = Field(None, description="event kinds this channel receives")
+    rate_per_minute: float | None = Field(None, ge=0, description="0 = no rate limit")
+    burst: int | None = Field(None, ge=1, le=10_000)
+    batch_threshold: int | None = Field(None, ge=0, description="0 = never batch")
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str | None = Field(None, description="for quiet hours, active hours, summaries")
+    urgent_kinds: list[str] | None = None
+    # As a device a person carries:
+    group_id: int | None = Field(None, description="the device group it belongs to")
+    group_position: int | None = Field(None, ge=0, description="order within the group")
+    min_priority: int | None = Field(None, ge=1, le=5, description="skip quieter messages")
+    active_start: time | None = None
+    active_end: time | None = None
+    # Privacy:
+    hide_log_text: bool | None = None
+    hide_paths: bool | None = None
+    use_server_alias: bool | None = None
+    log_retention_days: int | None = Field(None, ge=1, le=3650)
+    # Summary reports:
+    summary_schedule: Literal["", "daily", "weekly"] | None = None
+    summary_time: time | None = None
+    summary_weekday: int | None = Field(None, ge=0, le=6, description="0 = Sunday")
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str | None) -> str | None:
+        if value is not None and value not in KINDS:
+            raise ValueError(f"unknown kind {value!r}; one of: {', '.join(sorted(KINDS))}")
+        return value
+
+    @field_validator("event_kinds", "urgent_kinds")
+    @classmethod
+    def _kinds(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and (bad := sorted(set(value) - set(EVENT_KINDS))):
+            raise ValueError(f"unknown event kind(s) {bad}; one of: {', '.join(EVENT_KINDS)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return clock.check_zone(value)
 
 
 class ChannelSettingsError(ValueError):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import time
 from typing import Any
 
+import pydantic
 import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -23,12 +24,19 @@ from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.api.notify import _counts
 from duplistatus.notifications import outbox
-from duplistatus.notifications.channel_settings import ChannelSettingsError, apply_channel
+from duplistatus.notifications.channel_settings import (
+    ChannelIn,
+    ChannelSettingsError,
+    apply_channel,
+)
 from duplistatus.notifications.channels import ntfy
+from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.models import Channel, Delivery, DeviceGroup
 
 DELIVERIES_PAGE_SIZE = 50
 KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
+WEEKDAY_CHOICES = ("0", "1", "2", "3", "4", "5", "6")
+WEEKDAY_NAMES = {"0": "Sun", "1": "Mon", "2": "Tue", "3": "Wed", "4": "Thu", "5": "Fri", "6": "Sat"}
 
 
 @dataclass(frozen=True)
@@ -65,20 +73,62 @@ SETTINGS: dict[str, list[Setting]] = {
     ],
     "apprise": [Setting("url", "Apprise URL", "secret", "e.g. tgram://bottoken/ChatID")],
 }
-# Settings every kind has: when and how much it is sent, as a device in a group, privacy.
-COMMON: list[Setting] = [
-    Setting("timezone", "Time zone", hint="for quiet and active hours; blank = server TZ"),
-    Setting("quiet_start", "Quiet hours from", "time", "only urgent messages pass"),
-    Setting("quiet_end", "Quiet hours until", "time"),
-    Setting("group_id", "Device group", "group", "as a device: reached through its group"),
-    Setting("group_position", "Position in the group", "number", "lower goes first"),
-    Setting("min_priority", "Minimum priority", "select", choices=("1", "2", "3", "4", "5")),
-    Setting("active_start", "Active from", "time", "outside active hours the group skips it"),
-    Setting("active_end", "Active until", "time"),
-    Setting("hide_log_text", "Leave out log text", "checkbox"),
-    Setting("hide_paths", "Leave out file paths", "checkbox"),
-    Setting("use_server_alias", "Name servers by their alias", "checkbox"),
+# Settings every kind has, by section. "kinds" is a set of message kinds to tick.
+COMMON_SECTIONS: list[tuple[str, list[Setting]]] = [
+    (
+        "What it receives",
+        [Setting("event_kinds", "Message kinds", "kinds", "none ticked: every kind")],
+    ),
+    (
+        "When",
+        [
+            Setting("timezone", "Time zone", hint="for the hours below; blank = server TZ"),
+            Setting("quiet_start", "Quiet hours from", "time", "only urgent kinds pass"),
+            Setting("quiet_end", "Quiet hours until", "time"),
+            Setting("urgent_kinds", "Urgent kinds", "kinds", "these pass quiet hours"),
+        ],
+    ),
+    (
+        "Pace",
+        [
+            Setting("rate_per_minute", "Messages a minute", "number", "0 = no limit"),
+            Setting("burst", "Burst", "number", "sent at once before the rate applies"),
+            Setting("batch_threshold", "Digest above", "number", "due at once; 0 = never"),
+        ],
+    ),
+    (
+        "As a device in a group",
+        [
+            Setting("group_id", "Device group", "group", "none: not a device"),
+            Setting("group_position", "Position in the group", "number", "lower goes first"),
+            Setting(
+                "min_priority", "Minimum priority", "select", choices=("1", "2", "3", "4", "5")
+            ),
+            Setting("active_start", "Active from", "time", "outside active hours, skipped"),
+            Setting("active_end", "Active until", "time"),
+        ],
+    ),
+    (
+        "Privacy",
+        [
+            Setting("hide_log_text", "Leave out log text", "checkbox"),
+            Setting("hide_paths", "Leave out file paths", "checkbox"),
+            Setting("use_server_alias", "Name servers by their alias", "checkbox"),
+            Setting("log_retention_days", "Keep its delivery log (days)", "number"),
+        ],
+    ),
+    (
+        "Summary report",
+        [
+            Setting(
+                "summary_schedule", "Send a summary", "select", choices=("", "daily", "weekly")
+            ),
+            Setting("summary_time", "At", "time", "local time"),
+            Setting("summary_weekday", "On (weekly)", "select", choices=WEEKDAY_CHOICES),
+        ],
+    ),
 ]
+COMMON = [setting for _, settings in COMMON_SECTIONS for setting in settings]
 
 
 @login_required
@@ -128,7 +178,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             return redirect("web:settings-notifications")
         shown = _posted(request.POST, kind)
     else:
-        shown = _stored(channel) if channel else {"name": "", "enabled": True, "min_priority": 1}
+        shown = _stored(channel) if channel else _stored(Channel(kind=kind, name="", config={}))
     fields = [
         {
             "setting": s,
@@ -137,7 +187,10 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
         }
         for s in SETTINGS[kind]
     ]
-    common = [{"setting": s, "value": shown.get(s.name)} for s in COMMON]
+    common = [
+        (title, [{"setting": s, "value": shown.get(s.name)} for s in settings])
+        for title, settings in COMMON_SECTIONS
+    ]
     return render(
         request,
         "web/settings_channel.html",
@@ -149,6 +202,8 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "fields": fields,
             "common": common,
             "groups": DeviceGroup.objects.all(),
+            "event_kinds": EVENT_KINDS,
+            "weekday_names": WEEKDAY_NAMES,
             "error": error,
             "nav": "settings",
             "section": "notifications",
@@ -252,24 +307,27 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
         "enabled": "enabled" in post,
         "config": config,
     }
+    common: dict[str, Any] = {}
     for s in COMMON:
         raw = post.get(s.name, "").strip()
-        try:
-            if s.type == "checkbox":
-                values[s.name] = s.name in post
-            elif s.type == "time":
-                values[s.name] = time.fromisoformat(raw) if raw else None
-            elif s.type == "group":
-                values[s.name] = int(raw) if raw else None
-            elif s.type in ("number", "select"):
-                if raw:  # blank keeps what is stored
-                    values[s.name] = int(raw)
-            else:
-                values[s.name] = clock.check_zone(raw) if s.name == "timezone" else raw
-        except ValueError as exc:
-            raise ChannelSettingsError(f"{s.label}: {exc}") from None
-    if values.get("min_priority", 1) not in range(1, 6):
-        raise ChannelSettingsError("Minimum priority: 1 to 5")
+        if s.type == "checkbox":
+            common[s.name] = s.name in post
+        elif s.type == "kinds":
+            common[s.name] = post.getlist(s.name)
+        elif raw or s.type in ("time", "group") or s.name in ("timezone", "summary_schedule"):
+            common[s.name] = raw or None  # a blank number keeps what is stored
+    try:
+        checked = ChannelIn.model_validate(common)
+    except pydantic.ValidationError as exc:
+        labels = {s.name: s.label for s in COMMON}
+        raise ChannelSettingsError(
+            "; ".join(
+                f"{labels.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: "
+                f"{e['msg']}"
+                for e in exc.errors(include_input=False)
+            )
+        ) from None
+    values.update({name: getattr(checked, name) for name in checked.model_fields_set})
     return values
 
 
@@ -279,6 +337,8 @@ def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
     for s in [*SETTINGS[kind], *COMMON]:
         if s.type == "checkbox":
             shown[s.name] = s.name in post
+        elif s.type == "kinds":
+            shown[s.name] = post.getlist(s.name)
         elif s.type != "secret":
             shown[s.name] = post.get(s.name, "")
     return shown

@@ -172,3 +172,54 @@ def test_the_form_for_each_kind(admin_client, kind, label):
     assert response.status_code == 200
     assert f">{label}</label>" in response.content.decode()
     assert admin_client.get("/settings/notifications/channels/new?kind=fax").status_code == 404
+
+
+def test_pace_quiet_hours_kinds_privacy_and_summary_from_the_form(admin_client, peer):
+    channel = add_ntfy(admin_client, peer)
+    form = {
+        "kind": "ntfy",
+        "name": "Phone",
+        "enabled": "on",
+        "server_url": peer.url,
+        "topic": "backups",
+        "event_kinds": ["error", "fatal", "overdue"],
+        "urgent_kinds": ["fatal"],
+        "timezone": "Europe/Berlin",
+        "quiet_start": "22:00",
+        "quiet_end": "07:00",
+        "rate_per_minute": "2.5",
+        "burst": "5",
+        "batch_threshold": "0",
+        "min_priority": "3",
+        "hide_paths": "on",
+        "log_retention_days": "30",
+        "summary_schedule": "weekly",
+        "summary_time": "08:00",
+        "summary_weekday": "1",
+    }
+    response = admin_client.post(f"/settings/notifications/channels/{channel.pk}", form)
+    assert response.status_code == 302, response.content.decode()
+    channel.refresh_from_db()
+    assert channel.event_kinds == ["error", "fatal", "overdue"]
+    assert channel.urgent_kinds == ["fatal"]
+    assert (str(channel.quiet_start), str(channel.quiet_end)) == ("22:00:00", "07:00:00")
+    assert (channel.rate_per_minute, channel.burst, channel.batch_threshold) == (2.5, 5, 0)
+    assert (channel.min_priority, channel.hide_paths, channel.hide_log_text) == (3, True, False)
+    assert (channel.summary_schedule, str(channel.summary_time), channel.summary_weekday) == (
+        "weekly",
+        "08:00:00",
+        1,
+    )
+    html = admin_client.get(f"/settings/notifications/channels/{channel.pk}").content.decode()
+    assert 'value="overdue" checked' in html and 'value="22:00"' in html
+    assert '<option value="1" selected>Mon</option>' in html
+
+    response = admin_client.post(
+        f"/settings/notifications/channels/{channel.pk}",
+        {**form, "rate_per_minute": "-1", "event_kinds": ["nonsense"]},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Messages a minute:" in html and "Message kinds:" in html
+    channel.refresh_from_db()
+    assert channel.rate_per_minute == 2.5  # nothing changed
