@@ -24,16 +24,6 @@ from duplistatus.notifications.channels.tests.peers import (
 
 
 @pytest.fixture
-def http_peer() -> Iterator[HttpPeer]:
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
-
-
-@pytest.fixture
 def https_peer(pki: Pki) -> Iterator[HttpPeer]:
     """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
     peer = HttpPeer(tls=pki.server_context)

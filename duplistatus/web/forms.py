@@ -30,6 +30,17 @@ _NUMBERS = ("grace_minutes", "reminder_minutes", "escalation_after_minutes")
 _TRI_STATE = {"": None, "on": True, "off": False}
 
 
+def problems(exc: ValidationError, labels: dict[str, str] | None = None) -> str:
+    """A pydantic error as one line for a page: "Label: what is wrong; …"."""
+    labels = labels or {}
+    parts = []
+    for error in exc.errors(include_input=False):
+        where = str(error["loc"][0]) if error["loc"] else ""
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{labels.get(where, where) or 'settings'}: {message}")
+    return "; ".join(parts)
+
+
 def read(
     post: QueryDict, *, only: set[str] | None = None, defaults: bool = False
 ) -> tuple[ScheduleSettingsIn | None, dict[str, str]]:

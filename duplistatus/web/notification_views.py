@@ -33,6 +33,8 @@ from duplistatus.notifications.channels import ntfy
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.models import Channel, Delivery, DeviceGroup
 
+from . import forms
+
 DELIVERIES_PAGE_SIZE = 50
 KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
 WEEKDAY_CHOICES = ("0", "1", "2", "3", "4", "5", "6")
@@ -129,6 +131,7 @@ COMMON_SECTIONS: list[tuple[str, list[Setting]]] = [
     ),
 ]
 COMMON = [setting for _, settings in COMMON_SECTIONS for setting in settings]
+LABELS = {setting.name: setting.label for setting in COMMON}
 
 
 @login_required
@@ -319,14 +322,7 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
     try:
         checked = ChannelIn.model_validate(common)
     except pydantic.ValidationError as exc:
-        labels = {s.name: s.label for s in COMMON}
-        raise ChannelSettingsError(
-            "; ".join(
-                f"{labels.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: "
-                f"{e['msg']}"
-                for e in exc.errors(include_input=False)
-            )
-        ) from None
+        raise ChannelSettingsError(forms.problems(exc, LABELS)) from None
     values.update({name: getattr(checked, name) for name in checked.model_fields_set})
     return values
 

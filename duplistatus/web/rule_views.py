@@ -25,7 +25,7 @@ from duplistatus.notifications import policy, rule_settings, rules
 from duplistatus.notifications.models import Channel, DeviceGroup
 from duplistatus.notifications.rule_settings import GroupIn, RulesIn
 
-from . import board
+from . import board, forms
 
 JOBS_PAGE_SIZE = 50
 LEVELS = {
@@ -162,11 +162,7 @@ def save(request: HttpRequest, target: Target, label: str) -> bool:
     try:
         values = read(request.POST)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{LABELS.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'rules'}: {e['msg']}"
-            for e in exc.errors(include_input=False)
-        )
-        messages.error(request, f"Not saved: {problems}")
+        messages.error(request, f"Not saved: {forms.problems(exc, LABELS)}")
         return False
     before = _own(target)
     rule_settings.apply_rules(target, values)
@@ -339,11 +335,7 @@ def _save_group(request: HttpRequest, group: DeviceGroup, *, new: bool) -> bool:
             }
         )
     except pydantic.ValidationError as exc:
-        problems = "; ".join(
-            f"{e['loc'][0] if e['loc'] else 'group'}: {e['msg']}"
-            for e in exc.errors(include_input=False)
-        )
-        messages.error(request, f"Not saved: {problems}")
+        messages.error(request, f"Not saved: {forms.problems(exc)}")
         return False
     before = {} if new else _group_snapshot(group)
     rule_settings.apply_group(group, values)

@@ -36,6 +36,8 @@ from duplistatus.notifications.template_store import (
     VersionConflict,
 )
 
+from . import forms
+
 CHANNEL_NAMES = {"": "All channels", "email": "E-mail", "ntfy": "ntfy", "webhook": "Webhook"}
 CHANNEL_NAMES["apprise"] = "Apprise"
 ALL = "all"  # "" (every channel kind) in URLs
@@ -113,7 +115,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
         except templates.TemplateError as exc:
             error = exc.as_dict()
         except pydantic.ValidationError as exc:
-            error = {"error": _problems(exc)}
+            error = {"error": forms.problems(exc)}
         except (VersionConflict, TemplateExists) as exc:
             error = {"error": str(exc)}
         status = 400
@@ -196,11 +198,7 @@ def install_library(request: HttpRequest) -> HttpResponse:
     except KeyError:
         raise Http404("no such library") from None
     _audit_import(request, result, "template.library")
-    messages.success(
-        request,
-        f"Library ({language}) installed: {len(result.created)} added, "
-        f"{len(result.updated)} changed, {len(result.unchanged)} unchanged.",
-    )
+    messages.success(request, f"Library ({language}) installed: {_counts(result)}.")
     return redirect("web:settings-templates")
 
 
@@ -233,11 +231,7 @@ def import_file(request: HttpRequest) -> HttpResponse:
         )
         return redirect("web:settings-templates")
     _audit_import(request, result, "template.import")
-    messages.success(
-        request,
-        f"Imported: {len(result.created)} added, {len(result.updated)} changed, "
-        f"{len(result.unchanged)} unchanged.",
-    )
+    messages.success(request, f"Imported: {_counts(result)}.")
     return redirect("web:settings-templates")
 
 
@@ -360,15 +354,15 @@ def _recent_runs(kind: str) -> list[BackupRun]:
     )
 
 
-def _problems(exc: pydantic.ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'template'}: {e['msg']}"
-        for e in exc.errors(include_input=False)
-    )
-
-
 def _who(request: HttpRequest) -> str:
     return request.user.get_username() if request.user.is_authenticated else ""
+
+
+def _counts(result: template_store.ImportResult) -> str:
+    return (
+        f"{len(result.created)} added, {len(result.updated)} changed, "
+        f"{len(result.unchanged)} unchanged"
+    )
 
 
 def _audit_import(request: HttpRequest, result: template_store.ImportResult, action: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,19 +25,6 @@ def viewer(django_user_model):
 def viewer_client(client, viewer):
     client.force_login(viewer)
     return client
-
-
-@pytest.fixture
-def peer() -> Iterator:
-    """A real HTTP server on 127.0.0.1 standing in for ntfy or a webhook receiver."""
-    from duplistatus.notifications.channels.tests.peers import HttpPeer
-
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def test_journey(page: Page, admin, fleet_loaded):
     expect(row.locator(".tag")).to_have_text("own")
 
 
-def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
+def test_journey_to_a_notification(page: Page, admin, fleet_loaded, http_peer):
     """Sign in, see the failed job, open its run, add a phone (ntfy) channel, set the job's
     rule to send every run there, send a test to the local receiver, see it in the delivery
     log; then the job's next run, a success, reaches the phone by the rule."""
@@ -98,7 +98,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Channels").click()
     page.get_by_role("link", name="Add ntfy channel").click()
     page.get_by_label("Name", exact=True).fill("Phone")
-    page.get_by_label("Server URL").fill(peer.url)
+    page.get_by_label("Server URL").fill(http_peer.url)
     page.get_by_label("Topic").fill("backups")
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_role("status")).to_contain_text("Channel “Phone” saved.")
@@ -121,7 +121,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Channels").click()
     page.get_by_role("button", name="Send test").click()
     expect(page.get_by_role("status")).to_contain_text("Test to “Phone”: sent")
-    assert [r.json()["topic"] for r in peer.received] == ["backups"]
+    assert [r.json()["topic"] for r in http_peer.received] == ["backups"]
 
     page.get_by_role("link", name="Delivery log").first.click()
     row = page.locator("table tbody tr").first
@@ -136,7 +136,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, peer):
     fleet.replay(Client(), clock.now(), machine="a" * 32, server="nas", job="Documents")
     deliver()
     clock.reset()
-    titles = [r.json()["title"] for r in peer.received]
+    titles = [r.json()["title"] for r in http_peer.received]
     assert len(titles) == 2 and titles[1].startswith("✅ Documents on nas")
     page.reload()
     expect(page.locator("table tbody tr").first).to_contain_text("✅ Documents on nas")

@@ -65,12 +65,12 @@ def test_signed_out_everything_leads_to_the_sign_in_page(client):
     assert client.get(response["Location"]).status_code == 200
 
 
-def test_every_page_is_linked_from_the_dashboard(admin_client, peer):
+def test_every_page_is_linked_from_the_dashboard(admin_client, http_peer):
     with clock.frozen(fleet.NOW):
         fleet.build(admin_client)
     group = DeviceGroup.objects.create(name="On call")
     channel = Channel(kind="ntfy", name="Phone", created_at=clock.now(), updated_at=clock.now())
-    channel.set_config({"server_url": peer.url, "topic": "t"})
+    channel.set_config({"server_url": http_peer.url, "topic": "t"})
     channel.group = group
     channel.save()
     admin_client.post(f"/settings/notifications/channels/{channel.pk}/test")  # a delivery

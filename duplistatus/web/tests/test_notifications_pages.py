@@ -15,14 +15,14 @@ pytestmark = pytest.mark.django_db
 TOKEN = "tk_secret_never_shown_123"
 
 
-def add_ntfy(client, peer: HttpPeer) -> Channel:
+def add_ntfy(client, http_peer: HttpPeer) -> Channel:
     response = client.post(
         "/settings/notifications/channels/new",
         {
             "kind": "ntfy",
             "name": "Phone",
             "enabled": "on",
-            "server_url": peer.url,
+            "server_url": http_peer.url,
             "topic": "backups",
             "access_token": TOKEN,
         },
@@ -31,24 +31,24 @@ def add_ntfy(client, peer: HttpPeer) -> Channel:
     return Channel.objects.get(name="Phone")
 
 
-def test_admin_adds_ntfy_channel_and_sends_a_test(admin_client, peer):
-    channel = add_ntfy(admin_client, peer)
+def test_admin_adds_ntfy_channel_and_sends_a_test(admin_client, http_peer):
+    channel = add_ntfy(admin_client, http_peer)
     assert channel.full_config()["access_token"] == TOKEN
     assert AuditEntry.objects.get(action="channel.add").changes["name"]["to"] == "Phone"
 
     response = admin_client.post(f"/settings/notifications/channels/{channel.pk}/test", follow=True)
     html = response.content.decode()
-    assert len(peer.received) == 1
-    assert peer.received[0].json()["topic"] == "backups"
-    assert peer.received[0].header("Authorization") == f"Bearer {TOKEN}"
+    assert len(http_peer.received) == 1
+    assert http_peer.received[0].json()["topic"] == "backups"
+    assert http_peer.received[0].header("Authorization") == f"Bearer {TOKEN}"
     assert "sent" in html and "Test to “Phone”" in html
     assert 'src="data:image/svg+xml;base64,' in html  # the QR code
     assert "ntfy://127.0.0.1:" in html and "/backups" in html
     assert TOKEN not in html
 
 
-def test_secret_is_never_shown_and_kept_when_left_empty(admin_client, peer):
-    channel = add_ntfy(admin_client, peer)
+def test_secret_is_never_shown_and_kept_when_left_empty(admin_client, http_peer):
+    channel = add_ntfy(admin_client, http_peer)
     for url in (
         "/settings/notifications",
         f"/settings/notifications/channels/{channel.pk}",
@@ -60,7 +60,7 @@ def test_secret_is_never_shown_and_kept_when_left_empty(admin_client, peer):
 
     response = admin_client.post(
         f"/settings/notifications/channels/{channel.pk}",
-        {"name": "Phone 2", "server_url": peer.url, "topic": "backups", "access_token": ""},
+        {"name": "Phone 2", "server_url": http_peer.url, "topic": "backups", "access_token": ""},
     )
     assert response.status_code == 302
     channel.refresh_from_db()
@@ -93,10 +93,10 @@ def test_invalid_email_recipient_shows_an_error_and_creates_nothing(admin_client
     assert not AuditEntry.objects.exists()
 
 
-def test_viewer_sees_but_cannot_change(viewer_client, peer):
+def test_viewer_sees_but_cannot_change(viewer_client, http_peer):
     now = clock.now()
     channel = Channel.objects.create(kind="ntfy", name="Phone", created_at=now, updated_at=now)
-    channel.set_config({"server_url": peer.url, "topic": "t"})
+    channel.set_config({"server_url": http_peer.url, "topic": "t"})
     channel.save()
     delivery = Delivery.objects.create(
         channel=channel,
@@ -119,13 +119,13 @@ def test_viewer_sees_but_cannot_change(viewer_client, peer):
     ):
         response = viewer_client.post(url, {"kind": "ntfy", "name": "x"})
         assert response.status_code == 403, url
-    assert not peer.received
+    assert not http_peer.received
     assert Channel.objects.get().name == "Phone"
     assert Delivery.objects.get().status == "dead"
 
 
-def test_delivery_log_lists_the_test_and_retry_requeues_a_dead_one(admin_client, peer):
-    channel = add_ntfy(admin_client, peer)
+def test_delivery_log_lists_the_test_and_retry_requeues_a_dead_one(admin_client, http_peer):
+    channel = add_ntfy(admin_client, http_peer)
     admin_client.post(f"/settings/notifications/channels/{channel.pk}/test")
     test = Delivery.objects.get()
     html = admin_client.get("/settings/notifications/deliveries").content.decode()
@@ -150,8 +150,8 @@ def test_delivery_log_lists_the_test_and_retry_requeues_a_dead_one(admin_client,
     assert entry.changes["status"] == {"from": "dead", "to": "queued"}
 
 
-def test_delete_channel(admin_client, peer):
-    channel = add_ntfy(admin_client, peer)
+def test_delete_channel(admin_client, http_peer):
+    channel = add_ntfy(admin_client, http_peer)
     response = admin_client.post(f"/settings/notifications/channels/{channel.pk}/delete")
     assert response.status_code == 302
     assert not Channel.objects.exists()
@@ -174,13 +174,13 @@ def test_the_form_for_each_kind(admin_client, kind, label):
     assert admin_client.get("/settings/notifications/channels/new?kind=fax").status_code == 404
 
 
-def test_pace_quiet_hours_kinds_privacy_and_summary_from_the_form(admin_client, peer):
-    channel = add_ntfy(admin_client, peer)
+def test_pace_quiet_hours_kinds_privacy_and_summary_from_the_form(admin_client, http_peer):
+    channel = add_ntfy(admin_client, http_peer)
     form = {
         "kind": "ntfy",
         "name": "Phone",
         "enabled": "on",
-        "server_url": peer.url,
+        "server_url": http_peer.url,
         "topic": "backups",
         "event_kinds": ["error", "fatal", "overdue"],
         "urgent_kinds": ["fatal"],

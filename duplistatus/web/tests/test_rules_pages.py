@@ -27,9 +27,9 @@ INHERIT_ALL = {
 }
 
 
-def ntfy(peer, name: str, **fields) -> Channel:
+def ntfy(http_peer, name: str, **fields) -> Channel:
     channel = Channel(kind="ntfy", name=name, created_at=clock.now(), updated_at=clock.now())
-    channel.set_config({"server_url": peer.url, "topic": name.lower()})
+    channel.set_config({"server_url": http_peer.url, "topic": name.lower()})
     channel.rate_per_minute = 0
     for key, value in fields.items():
         setattr(channel, key, value)
@@ -43,12 +43,12 @@ def deliver() -> None:
     worker.run_once()
 
 
-def test_job_rule_set_in_the_form_is_followed_when_a_report_arrives(admin_client, peer):
+def test_job_rule_set_in_the_form_is_followed_when_a_report_arrives(admin_client, http_peer):
     with clock.frozen(fleet.NOW):
         fleet.build(admin_client)
         deliver()  # the fleet's own events, before there was anyone to tell
-        phone = ntfy(peer, "Phone")
-        pager = ntfy(peer, "Pager")
+        phone = ntfy(http_peer, "Phone")
+        pager = ntfy(http_peer, "Pager")
         photos = BackupJob.objects.get(server__name="nas", name="Photos")
         page = admin_client.get(f"/jobs/{photos.pk}").content.decode()
         assert "Notification rules of this job" in page
@@ -84,14 +84,14 @@ def test_job_rule_set_in_the_form_is_followed_when_a_report_arrives(admin_client
             job="Photos",
         )
         deliver()
-    topics = [r.json()["topic"] for r in peer.received]
+    topics = [r.json()["topic"] for r in http_peer.received]
     assert topics == ["pager"], "a success notifies only where the job's rule says"
-    assert "Photos" in peer.received[0].json()["title"]
+    assert "Photos" in http_peer.received[0].json()["title"]
     assert phone.deliveries.count() == 0
 
 
-def test_global_rules_and_inheriting_again(admin_client, peer):
-    phone = ntfy(peer, "Phone")
+def test_global_rules_and_inheriting_again(admin_client, http_peer):
+    phone = ntfy(http_peer, "Phone")
     response = admin_client.post(
         "/settings/notifications/rules",
         {
@@ -171,7 +171,7 @@ def test_bulk_turn_off_and_reset(admin_client):
     assert "Tick at least one job" in response.content.decode()
 
 
-def test_device_group_with_rotation(admin_client, peer):
+def test_device_group_with_rotation(admin_client, http_peer):
     with clock.frozen(fleet.NOW):  # a Monday
         response = admin_client.post(
             "/settings/notifications/groups",
@@ -190,7 +190,7 @@ def test_device_group_with_rotation(admin_client, peer):
             1,
             "2026-03-15",
         )
-        alice, bob = ntfy(peer, "Alice"), ntfy(peer, "Bob")
+        alice, bob = ntfy(http_peer, "Alice"), ntfy(http_peer, "Bob")
         for position, channel in enumerate((alice, bob)):
             response = admin_client.post(
                 f"/settings/notifications/channels/{channel.pk}",
@@ -198,7 +198,7 @@ def test_device_group_with_rotation(admin_client, peer):
                     "kind": "ntfy",
                     "name": channel.name,
                     "enabled": "on",
-                    "server_url": peer.url,
+                    "server_url": http_peer.url,
                     "topic": channel.name.lower(),
                     "group_id": str(group.pk),
                     "group_position": str(position),
@@ -221,7 +221,7 @@ def test_device_group_with_rotation(admin_client, peer):
                 "kind": "ntfy",
                 "name": "Bob",
                 "enabled": "on",
-                "server_url": peer.url,
+                "server_url": http_peer.url,
                 "topic": "bob",
                 "group_id": str(group.pk),
                 "group_position": "1",
@@ -242,19 +242,19 @@ def test_device_group_with_rotation(admin_client, peer):
     assert {"group.add", "group.delete", "channel.change"} <= actions
 
 
-def test_bad_group_and_device_settings_say_why(admin_client, peer):
+def test_bad_group_and_device_settings_say_why(admin_client, http_peer):
     response = admin_client.post(
         "/settings/notifications/groups", {"name": "x", "timezone": "Mars/Base"}, follow=True
     )
     assert "unknown time zone &#x27;Mars/Base&#x27;" in response.content.decode()
     assert not DeviceGroup.objects.exists()
-    phone = ntfy(peer, "Phone")
+    phone = ntfy(http_peer, "Phone")
     response = admin_client.post(
         f"/settings/notifications/channels/{phone.pk}",
         {
             "kind": "ntfy",
             "name": "Phone",
-            "server_url": peer.url,
+            "server_url": http_peer.url,
             "topic": "phone",
             "min_priority": "1",
             "quiet_start": "25:99",

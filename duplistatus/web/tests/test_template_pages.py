@@ -123,16 +123,16 @@ def test_live_preview_with_sample_data_a_real_run_and_errors(admin_client):
     assert not Template.objects.exists()  # previews never save
 
 
-def test_test_send_of_the_unsaved_text_reaches_the_receiver(admin_client, peer):
+def test_test_send_of_the_unsaved_text_reaches_the_receiver(admin_client, http_peer):
     channel = Channel(kind="ntfy", name="Phone", created_at=clock.now(), updated_at=clock.now())
-    channel.set_config({"server_url": peer.url, "topic": "backups"})
+    channel.set_config({"server_url": http_peer.url, "topic": "backups"})
     channel.save()
     response = admin_client.post(
         EDITOR, form(action="test", channel=str(channel.pk), title="TEST {backup_name}")
     )
     assert response.status_code == 302
-    assert [r.json()["title"] for r in peer.received] == ["TEST Documents"]
-    assert peer.received[0].json()["tags"] == ["warning", "floppy_disk"]
+    assert [r.json()["title"] for r in http_peer.received] == ["TEST Documents"]
+    assert http_peer.received[0].json()["tags"] == ["warning", "floppy_disk"]
     assert not Template.objects.exists()  # a test does not save
     assert AuditEntry.objects.get(action="template.test").changes == {"status": "sent"}
 
