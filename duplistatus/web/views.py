@@ -52,7 +52,7 @@ def _form_context() -> dict[str, object]:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     now = clock.now()
-    all_rows = board.rows(BackupJob.objects.all(), now)
+    all_rows = board.listed_rows(BackupJob.objects.all(), now)
     query = board.Query.of(request.GET)
     found = board.select(all_rows, query)
     page = Paginator(found, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))

@@ -290,4 +290,23 @@ def test_phone_layout(browser, live_url, admin, fleet_loaded):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways"
     shoot(page, "phone")
+    # Settings pages too: wide tables scroll inside their box, the page itself does not.
+    photos = BackupJob.objects.get(server__name="nas", name="Photos")
+    for path in (
+        f"/jobs/{photos.pk}",
+        "/settings/monitoring",
+        "/settings/notifications/rules",
+        "/settings/notifications/channels/new?kind=email",
+        "/settings/notifications/templates",
+        "/settings/notifications/templates/warning/email",
+        "/settings/notifications/deliveries",
+    ):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        wide = page.evaluate(
+            """() => [...document.querySelectorAll('body *')]
+                 .filter(el => el.getBoundingClientRect().right > 392)
+                 .map(el => el.tagName + '.' + el.className).slice(0, 8)"""
+        )
+        assert width <= 390, f"{path} scrolls sideways ({width} px): {wide}"
     context.close()
