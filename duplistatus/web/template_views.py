@@ -38,8 +38,13 @@ from duplistatus.notifications.template_store import (
 
 from . import forms
 
-CHANNEL_NAMES = {"": "All channels", "email": "E-mail", "ntfy": "ntfy", "webhook": "Webhook"}
-CHANNEL_NAMES["apprise"] = "Apprise"
+CHANNEL_NAMES = {
+    "": "All channels",
+    "email": "E-mail",
+    "ntfy": "ntfy",
+    "webhook": "Webhook",
+    "apprise": "Apprise",
+}
 ALL = "all"  # "" (every channel kind) in URLs
 PREVIEW_SESSION_KEY = "template_preview_html"
 RECENT_RUNS = 10
@@ -130,11 +135,6 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
             "ntfy_tags": ", ".join(in_use.tags),
             "language": saved.language if saved else "",
         }
-    diff = None
-    if saved is not None and (number := request.GET.get("diff", "")).isdigit():
-        number_ = int(number)
-        if number_ > 1 and saved.versions.filter(number__in=(number_ - 1, number_)).count() == 2:
-            diff = {"number": number_, "changes": template_store.diff(saved, number_ - 1, number_)}
     return render(
         request,
         "web/settings_template.html",
@@ -148,7 +148,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
             "preview": None if error else _preview(request, kind, shown),
             "variables": templates.describe_variables(kind),
             "versions": saved.versions.order_by("-number") if saved else [],
-            "diff": diff,
+            "diff": _diff(saved, request.GET.get("diff", "")),
             "channels": Channel.objects.filter(enabled=True),
             "runs": _recent_runs(kind),
             "formats": Template.Format.choices,
@@ -344,6 +344,16 @@ def _test(request: HttpRequest, kind: str, fields: TemplateFields, here: str) ->
     else:
         messages.error(request, text)
     return redirect(here)
+
+
+def _diff(saved: Template | None, number: str) -> dict[str, Any] | None:
+    """What version `number` changed against the one before it, if both exist."""
+    if saved is None or not number.isdigit() or int(number) < 2:
+        return None
+    after = int(number)
+    if saved.versions.filter(number__in=(after - 1, after)).count() != 2:
+        return None
+    return {"number": after, "changes": template_store.diff(saved, after - 1, after)}
 
 
 def _recent_runs(kind: str) -> list[BackupRun]:
