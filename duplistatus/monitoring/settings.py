@@ -5,10 +5,10 @@ affected job's expectation up to date."""
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
+from duplistatus import clock
 from duplistatus.backups.models import BackupJob, MonitoringDefaults, Reminder, Server
 
 from . import monitor
@@ -49,13 +49,7 @@ class ScheduleSettingsIn(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return clock.check_zone(value) or None
 
     @field_validator("paused_until")
     @classmethod
