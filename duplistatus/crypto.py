@@ -12,10 +12,15 @@ import json
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
+
+# `cryptography` is imported where it is used: a web process that never touches a secret
+# does not carry its ~8 MB.
 
 
 class SecretsUnreadable(Exception):
@@ -45,6 +50,8 @@ def _read_keys() -> list[bytes]:
 
 @cache
 def _fernet() -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet
+
     keys = _read_keys()
     if not keys:
         keys = [Fernet.generate_key()]
@@ -62,6 +69,8 @@ def encrypt(values: dict[str, Any]) -> str:
 def decrypt(token: str) -> dict[str, Any]:
     if not token:
         return {}
+    from cryptography.fernet import InvalidToken
+
     try:
         return json.loads(_fernet().decrypt(token.encode()))
     except InvalidToken:
@@ -78,6 +87,8 @@ def decrypt(token: str) -> dict[str, Any]:
 
 def begin_rotation() -> None:
     """Put a new key first; old keys still decrypt until `finish_rotation`."""
+    from cryptography.fernet import Fernet
+
     _fernet()  # make sure a key file exists
     _write_keys([Fernet.generate_key(), *_read_keys()])
 

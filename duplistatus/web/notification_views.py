@@ -11,7 +11,6 @@ from datetime import time
 from typing import Any
 
 import pydantic
-import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -377,6 +376,8 @@ def _subscribe(channel: Channel) -> dict[str, str] | None:
     """For an ntfy channel: the app's subscribe URL, the topic's web page, a QR code."""
     if channel.kind != "ntfy":
         return None
+    import segno  # only this page draws QR codes
+
     config = ntfy.Config.model_validate(channel.config)
     url = ntfy.subscribe_url(config)
     svg = io.BytesIO()
