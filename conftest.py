@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+
+# Real peers (HTTP, SMTP, a test CA) for the channel and page tests.
+pytest_plugins = ["duplistatus.notifications.channels.tests.fixtures"]
 
 CORPUS = Path(__file__).resolve().parent.parent / "shared" / "corpus" / "duplicati"
 
@@ -71,17 +72,3 @@ def _reset_clock():
     yield
     clock.reset()
     models._defaults_cache.clear()
-
-
-@pytest.fixture
-def http_peer() -> Iterator[Any]:
-    """A real HTTP server on 127.0.0.1 standing in for ntfy or a webhook receiver; it records
-    what arrived."""
-    from duplistatus.notifications.channels.tests.peers import HttpPeer
-
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()

@@ -63,6 +63,9 @@ SETTINGS: dict[str, list[Setting]] = {
         Setting("port", "Port", "number", "blank = the usual port for the security"),
         Setting("security", "Security", "select", choices=("none", "starttls", "tls")),
         Setting("verify_certificate", "Verify the server's certificate", "checkbox"),
+        Setting(
+            "ca_file", "CA certificate file", hint="for a private CA: a PEM path on this server"
+        ),
         Setting("username", "Username", hint="blank = no authentication"),
         Setting("password", "Password", "secret"),
         Setting("from_address", "From address"),

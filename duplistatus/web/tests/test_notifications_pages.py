@@ -223,3 +223,46 @@ def test_pace_quiet_hours_kinds_privacy_and_summary_from_the_form(admin_client, 
     assert "Messages a minute:" in html and "Message kinds:" in html
     channel.refresh_from_db()
     assert channel.rate_per_minute == 2.5  # nothing changed
+
+
+def test_email_channel_from_the_form_gets_a_test_through_starttls_and_auth(
+    admin_client, smtp_server, pki
+):
+    """A newcomer's e-mail set-up: the form only, a real SMTP server that insists on STARTTLS
+    and a login, its certificate checked against the CA given in the form."""
+    from duplistatus.notifications.channels.tests.peers import PASSWORD, USER, authenticator
+
+    mailbox, port = smtp_server(
+        tls_context=pki.server_context,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
+    response = admin_client.post(
+        "/settings/notifications/channels/new",
+        {
+            "kind": "email",
+            "name": "Ops mail",
+            "enabled": "on",
+            "host": "127.0.0.1",
+            "port": str(port),
+            "security": "starttls",
+            "verify_certificate": "on",
+            "ca_file": str(pki.ca_file),
+            "username": USER,
+            "password": PASSWORD,
+            "from_address": "duplistatus@example.com",
+            "recipients": "ops@example.com, boss@example.com",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    channel = Channel.objects.get(name="Ops mail")
+    assert PASSWORD not in channel.secrets and PASSWORD not in str(channel.config)
+
+    response = admin_client.post(f"/settings/notifications/channels/{channel.pk}/test", follow=True)
+    html = response.content.decode()
+    assert "Test to “Ops mail”: sent — 250" in html  # with the server's reply
+    [mail] = mailbox.messages()
+    assert mail["To"] == "ops@example.com, boss@example.com"
+    assert "test" in mail["Subject"].lower()
+    assert PASSWORD not in html

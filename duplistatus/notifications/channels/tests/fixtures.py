@@ -1,4 +1,5 @@
-"""Real peers on 127.0.0.1 for the channel tests: an HTTP server, SMTP servers, a trusted CA.
+"""Fixtures with real peers on 127.0.0.1 for the channel and page tests: an HTTP server,
+SMTP servers, a trusted CA.
 
 Nothing here is a mock: the channels talk to these servers over real sockets, and the
 servers record what arrived.
@@ -21,6 +22,18 @@ from duplistatus.notifications.channels.tests.peers import (
     StartServer,
     free_port,
 )
+
+
+@pytest.fixture
+def http_peer() -> Iterator[HttpPeer]:
+    """A real HTTP server on 127.0.0.1 standing in for ntfy or a webhook receiver; it records
+    what arrived."""
+    peer = HttpPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
 
 
 @pytest.fixture
