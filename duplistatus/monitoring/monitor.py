@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
@@ -33,6 +34,50 @@ SCAN_BATCH = 200  # jobs claimed per transaction
 _UNKNOWN = object()
 
 
+class Inherited:
+    """What a job's schedule inherits, read once for many jobs: the global defaults, each
+    server's settings (a thousand jobs share a few hundred servers) and the deployment's time
+    zone. Reading these layers again for every job was most of the time a dashboard of a
+    thousand jobs took to resolve their schedules.
+
+    `schedule()` reads the job's and the server's settings by attribute name, so the job may
+    be a model or a row read as plain values with the same names (web/board.py lists jobs so).
+    """
+
+    def __init__(self, defaults: MonitoringDefaults) -> None:
+        self.defaults = defaults
+        self.defaults_layer = plan.Layer.of(defaults)
+        self.fallback_tz = clock.default_timezone()
+        self.server_layers: dict[int, plan.Layer] = {}
+
+    def schedule(self, job: Any, server: Server, duplicati_next: datetime | None) -> plan.Schedule:
+        server_layer = self.server_layers.get(server.pk)
+        if server_layer is None:
+            server_layer = self.server_layers[server.pk] = plan.Layer.of(server)
+        learned = None
+        if job.learned_interval and job.learned_anchor and job.learned_confidence is not None:
+            learned = plan.Learned(
+                interval=job.learned_interval,
+                weekdays=list(job.learned_weekdays or []),
+                anchor=job.learned_anchor,
+                confidence=job.learned_confidence,
+                grace_minutes=job.learned_grace_minutes,
+                early_minutes=job.learned_early_minutes or 0,
+            )
+        return plan.resolve(
+            job=plan.Layer.of(job),
+            server=server_layer,
+            defaults=self.defaults_layer,
+            fallback_tz=self.fallback_tz,
+            learned=learned,
+            adopt_learned=self.defaults.adopt_learned,
+            min_confidence=self.defaults.min_learned_confidence,
+            duplicati_next=duplicati_next,
+            last_run_at=job.last_run_at,
+            first_run_at=job.schedule_anchor,
+        )
+
+
 def job_schedule(
     job: BackupJob,
     *,
@@ -40,20 +85,9 @@ def job_schedule(
     defaults: MonitoringDefaults | None = None,
     duplicati_next: object = _UNKNOWN,
 ) -> plan.Schedule:
-    """The schedule in force for `job`. Callers that list many jobs pass `defaults` and
-    `duplicati_next` (the latest run's next-scheduled-run) to save a query per job."""
-    server = server or job.server
-    defaults = defaults or MonitoringDefaults.load()
-    learned = None
-    if job.learned_interval and job.learned_anchor and job.learned_confidence is not None:
-        learned = plan.Learned(
-            interval=job.learned_interval,
-            weekdays=list(job.learned_weekdays or []),
-            anchor=job.learned_anchor,
-            confidence=job.learned_confidence,
-            grace_minutes=job.learned_grace_minutes,
-            early_minutes=job.learned_early_minutes or 0,
-        )
+    """The schedule in force for `job`. Callers that list many jobs use `with_schedules`;
+    callers that look at a few pass `defaults` and `duplicati_next` (the latest run's
+    next-scheduled-run) to save a query per job."""
     if duplicati_next is _UNKNOWN:
         duplicati_next = (
             BackupRun.objects.filter(pk=job.last_run_id)
@@ -63,18 +97,8 @@ def job_schedule(
             else None
         )
     assert duplicati_next is None or isinstance(duplicati_next, datetime)
-    return plan.resolve(
-        job=plan.Layer.of(job),
-        server=plan.Layer.of(server),
-        defaults=plan.Layer.of(defaults),
-        fallback_tz=clock.default_timezone(),
-        learned=learned,
-        adopt_learned=defaults.adopt_learned,
-        min_confidence=defaults.min_learned_confidence,
-        duplicati_next=duplicati_next,
-        last_run_at=job.last_run_at,
-        first_run_at=job.schedule_anchor,
-    )
+    inherited = Inherited(defaults or MonitoringDefaults.load())
+    return inherited.schedule(job, server or job.server, duplicati_next)
 
 
 def with_schedule_inputs(jobs: QuerySet[BackupJob]) -> QuerySet[BackupJob]:
@@ -83,12 +107,15 @@ def with_schedule_inputs(jobs: QuerySet[BackupJob]) -> QuerySet[BackupJob]:
 
 
 def with_schedules(jobs: QuerySet[BackupJob]) -> list[tuple[BackupJob, plan.Schedule]]:
-    """Jobs with the schedule in force for each, in two queries whatever their number."""
-    defaults = MonitoringDefaults.load()
-    return [
-        (job, job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next))
-        for job in with_schedule_inputs(jobs)
-    ]
+    """Jobs with the schedule in force for each, in three queries whatever their number.
+
+    Servers are prefetched rather than joined: each is then built once, not once per job,
+    which matters when a thousand jobs are listed."""
+    inherited = Inherited(MonitoringDefaults.load())
+    listed = jobs.prefetch_related("server").annotate(
+        duplicati_next=F("last_run__next_scheduled_run")
+    )
+    return [(job, inherited.schedule(job, job.server, job.duplicati_next)) for job in listed]
 
 
 def overdue_count(now: datetime) -> int:
@@ -219,11 +246,12 @@ def _scan_batch(
         .order_by()
         .select_for_update(of=("self",), skip_locked=True)
     )
+    inherited = Inherited(defaults)
     changes_by_columns: dict[tuple[str, ...], list[tuple[int, dict[str, object]]]] = {}
     events = []
     for job in jobs:
         result.examined += 1
-        schedule = job_schedule(job, defaults=defaults, duplicati_next=job.duplicati_next)
+        schedule = inherited.schedule(job, job.server, job.duplicati_next)
         decision = plan.decide(schedule, watch_of(job), now=now, last_run_at=job.last_run_at)
         columns = tuple(sorted(decision.changes))
         changes_by_columns.setdefault(columns, []).append((job.pk, decision.changes))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,9 +115,10 @@ def resolve(
     first_run_at: datetime | None,
 ) -> Schedule:
     origins: dict[str, str] = {}
+    levels = (("job", job), ("server", server), ("global", defaults))
 
     def pick(name: str) -> Any:
-        for origin, layer in (("job", job), ("server", server), ("global", defaults)):
+        for origin, layer in levels:
             value = getattr(layer, name)
             if value not in (None, ""):
                 origins[name] = origin
@@ -185,7 +187,10 @@ def resolve(
     )
 
 
+@lru_cache(maxsize=256)
 def _interval(text: str) -> Interval | None:
+    # Cached: a listing resolves thousands of schedules with a handful of distinct interval
+    # texts, and an Interval is immutable, so schedules may share one.
     if not text:
         return None
     try:

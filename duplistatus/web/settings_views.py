@@ -31,7 +31,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
             changes = forms.save(request, defaults, values)
             messages.success(request, "Defaults saved." if changes else "Nothing changed.")
             return redirect("web:settings-monitoring")
-    all_rows = board.rows(BackupJob.objects.all(), clock.now())
+    all_rows = board.listed_rows(BackupJob.objects.all(), clock.now())
     query = board.Query.of(request.GET)
     found = board.select(all_rows, board.Query(q=query.q, server=query.server, sort="server"))
     servers = board.servers(all_rows)
