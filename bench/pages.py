@@ -291,6 +291,10 @@ def measure(repeat: int) -> dict[str, Any]:
         "server metrics, 90d": (f"/servers/{job.server_id}/metrics?range=90d", {}),
         "run": (f"/runs/{job.last_run_id}", {}),
         "settings, monitoring": ("/settings/monitoring", {}),
+        "settings, rules": ("/settings/notifications/rules", {}),
+        "settings, templates": ("/settings/notifications/templates", {}),
+        "template editor": ("/settings/notifications/templates/error/email", {}),
+        "delivery log": ("/settings/notifications/deliveries", {}),
     }
     results = {
         name: timed(client, path, repeat, **headers) for name, (path, headers) in pages.items()

@@ -199,19 +199,24 @@ def rules_page(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         save(request, defaults, "global notification rules")
         return redirect("web:settings-rules")
-    all_rows = board.rows(BackupJob.objects.all(), clock.now())
+    all_rows = board.listed_rows(BackupJob.objects.all(), clock.now())
     query = board.Query.of(request.GET)
     found = board.select(all_rows, board.Query(q=query.q, server=query.server, sort="server"))
     page = Paginator(found, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Rules are read for the jobs on this page only.
+    shown = BackupJob.objects.select_related("server").in_bulk([row.job.pk for row in page])
     context = panel_context(defaults)
     names = dict(context["destinations"])
     global_layer = rules.layer(defaults)
     jobs = []
     for row in page:
-        resolved = rules.resolve(rules.layer(row.job), rules.layer(row.server), global_layer)
+        job = shown.get(row.job.pk)
+        if job is None:  # deleted since it was listed
+            continue
+        resolved = rules.resolve(rules.layer(job), rules.layer(job.server), global_layer)
         jobs.append(
             {
-                "job": row.job,
+                "job": job,
                 "cells": [
                     (describe(name, resolved.values[name], names), resolved.origins[name])
                     for name in ("event_level", "run_destinations", "overdue_destinations")
