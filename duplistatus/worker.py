@@ -92,6 +92,12 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
         close_old_connections()
         try:
             done = worker.run_once()
+            if connection.vendor == "sqlite":
+                # Copies what the uploads wrote to the WAL into the database file, here
+                # rather than in an upload's commit (see settings: wal_autocheckpoint).
+                # PASSIVE neither waits for nor blocks writers.
+                with connection.cursor() as cursor:
+                    cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
             if any(done.values()):
                 log.info("worker pass: %s", done)
             # Loop at once while there is more than one pass's worth of work.
