@@ -28,18 +28,16 @@ from duplistatus.notifications.channels.tests.peers import (
 def http_peer() -> Iterator[HttpPeer]:
     """A real HTTP server on 127.0.0.1 standing in for ntfy or a webhook receiver; it records
     what arrived."""
-    peer = HttpPeer()
-    peer.start()
-    try:
-        yield peer
-    finally:
-        peer.stop()
+    yield from _serving(HttpPeer())
 
 
 @pytest.fixture
 def https_peer(pki: Pki) -> Iterator[HttpPeer]:
     """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
-    peer = HttpPeer(tls=pki.server_context)
+    yield from _serving(HttpPeer(tls=pki.server_context))
+
+
+def _serving(peer: HttpPeer) -> Iterator[HttpPeer]:
     peer.start()
     try:
         yield peer
