@@ -75,6 +75,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import free_port, net_time, setup_django
+
 HERE = Path(__file__).resolve().parent.parent
 PAYLOAD = (
     HERE.parent
@@ -134,12 +136,6 @@ def dist_ms(values: list[float]) -> dict[str, float | None]:
         "max_ms": ms(max(values) if values else None),
         "mean_ms": ms(statistics.fmean(values) if values else None),
     }
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- the sink
@@ -257,7 +253,7 @@ def run_sink(port: int) -> None:
 
 class Sink:
     def __init__(self, log_dir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_dir / "sink.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -366,13 +362,9 @@ class Payloads:
         begin = self.base + timedelta(seconds=self.counter, microseconds=self.counter % 1000)
         return (
             self.template.replace("@@BNAME@@", name)
-            .replace("@@BEGIN@@", _net_time(begin))
-            .replace("@@END@@", _net_time(begin + self.duration))
+            .replace("@@BEGIN@@", net_time(begin))
+            .replace("@@END@@", net_time(begin + self.duration))
         ).encode("utf-8")
-
-
-def _net_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 # --------------------------------------------------------------------------- the service
@@ -385,7 +377,7 @@ class Service:
         self.data_dir = data_dir
         self.database_url = database_url
         self.separate_worker = separate_worker
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.serve: subprocess.Popen[bytes] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
@@ -831,23 +823,6 @@ def print_report(result: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- profile mode
 
 
-def _setup_django(data_dir: Path, database_url: str | None) -> None:
-    os.environ["DUPLISTATUS_DATA_DIR"] = str(data_dir)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "duplistatus.settings"
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger().setLevel(logging.WARNING)
-
-
 def run_profile(
     count: int, data_dir: Path, database_url: str | None, sink: Sink, top: int
 ) -> dict[str, Any]:
@@ -858,7 +833,7 @@ def run_profile(
     import pstats
     from collections import Counter
 
-    _setup_django(data_dir, database_url)
+    setup_django(HERE, data_dir, database_url)
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.test.utils import CaptureQueriesContext

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ from typing import Any
 import httpx
 import psutil
 import zstandard
+from _common import free_port, net_time, setup_django
 
 HERE = Path(__file__).resolve().parent.parent  # the project this file belongs to
 PROJECT = HERE  # the project benchmarked; --project changes it (e.g. a `git archive` snapshot)
@@ -132,24 +132,13 @@ class Payloads:
             .replace("@@MNAME@@", f"bench-server-{server:02d}")
             .replace("@@BNAME@@", f"Bench Job {job}")
             .replace("@@BID@@", f"DB-{job + 1}")
-            .replace("@@BEGIN@@", _net_time(begin))
-            .replace("@@END@@", _net_time(begin + self.duration))
+            .replace("@@BEGIN@@", net_time(begin))
+            .replace("@@END@@", net_time(begin + self.duration))
         )
         return text.encode("utf-8")
 
 
-def _net_time(moment: datetime) -> str:
-    """Newtonsoft's round-trip format: 7 fraction digits and a Z."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-
-
 # --------------------------------------------------------------------------- the server
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class ServeProcess:
@@ -166,7 +155,7 @@ class ServeProcess:
         self.database_url = database_url
         self.extra_args = extra_args or []
         self.extra_env = extra_env or {}
-        self.port = _free_port()
+        self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir / "serve.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -499,24 +488,6 @@ def measure_health(server: ServeProcess, count: int = 100) -> tuple[float, float
 # --------------------------------------------------------------------------- prefill
 
 
-def _setup_django(data_dir: Path, database_url: str | None) -> None:
-    os.environ["DUPLISTATUS_DATA_DIR"] = str(data_dir)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "duplistatus.settings"
-    if str(PROJECT) not in sys.path:
-        sys.path.insert(0, str(PROJECT))
-    import logging
-
-    import django
-
-    django.setup()
-    # The service's LOGGING config logs INFO to the console; here that is every httpx request.
-    logging.getLogger().setLevel(logging.WARNING)
-
-
 def prefill(
     payloads: Payloads,
     data_dir: Path,
@@ -536,7 +507,7 @@ def prefill(
     last_seen_at. The server must be idle meanwhile (it is: the phases run one after another).
     The last run of each job (the newest 200) goes through store_report after that.
     """
-    _setup_django(data_dir, database_url)
+    setup_django(PROJECT, data_dir, database_url)
     from django.db import connection
 
     from duplistatus.backups.models import BackupRun
@@ -700,8 +671,8 @@ def _prefill_bulk(payloads: Payloads, first_index: int, count: int, batch: int =
         begin = payloads.begin_time(i)
         end = begin + payloads.duration
         data = dict(template.data)
-        data["BeginTime"] = _net_time(begin)
-        data["EndTime"] = _net_time(end)
+        data["BeginTime"] = net_time(begin)
+        data["EndTime"] = net_time(end)
         body = payloads.body(i)
         job = jobs[slot]
         run = {

@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import setup_django
+
 HERE = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 JOBS_PER_SERVER = 4
@@ -48,19 +50,7 @@ TARGETS = {"dashboard_p50_ms": 150.0, "first_load_kb": 300.0}
 
 
 def setup(data_dir: Path, database_url: str | None) -> None:
-    os.environ["DUPLISTATUS_DATA_DIR"] = str(data_dir)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "duplistatus.settings"
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    sys.path.insert(0, str(HERE))
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger().setLevel(logging.WARNING)
+    setup_django(HERE, data_dir, database_url)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import setup_django
+
 HERE = Path(__file__).resolve().parent.parent
 TARGET_P99_MS = 1.0
 SIZES = {"full": 20_000, "small": 2_000}
@@ -48,14 +50,8 @@ def log_text(size: int = 5 * 1024) -> str:
     return "\n".join(lines)[:size]
 
 
-def setup_django(data_dir: Path) -> None:
-    os.environ["DUPLISTATUS_DATA_DIR"] = str(data_dir)
-    os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "duplistatus.settings"
-    sys.path.insert(0, str(HERE))
-    import django
-
-    django.setup()
+def setup(data_dir: Path) -> None:
+    setup_django(HERE, data_dir)
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -113,7 +109,7 @@ def main() -> int:
 
     data_dir = Path(tempfile.mkdtemp(prefix="duplistatus-bench-render-"))
     try:
-        setup_django(data_dir)
+        setup(data_dir)
         from duplistatus.notifications import template_store, templates
 
         values = templates.sample_context("error") | {"log_text": log_text()}

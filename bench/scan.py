@@ -48,6 +48,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from _common import setup_django
+
 HERE = Path(__file__).resolve().parent.parent
 BENCH_DB = "duplistatus_bench_scan"
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)  # the `now` of the 1 %-due scan
@@ -103,24 +105,6 @@ class PostgresDatabase:
     def server_version(self) -> str:
         with self._admin() as conn:
             return str(conn.execute("SHOW server_version").fetchone()[0])
-
-
-def setup_django(data_dir: Path, database_url: str | None) -> None:
-    os.environ["DUPLISTATUS_DATA_DIR"] = str(data_dir)
-    if database_url:
-        os.environ["DATABASE_URL"] = database_url
-    else:
-        os.environ.pop("DATABASE_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "duplistatus.settings"
-    os.environ["TZ"] = "UTC"  # schedules without a time zone use TZ; keep the data exact
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    import logging
-
-    import django
-
-    django.setup()
-    logging.getLogger().setLevel(logging.WARNING)
 
 
 def migrate() -> float:
@@ -636,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
             pg.create()
             result["database_version"] = pg.server_version()
         print(f"preparing {mode} run on {result['database']} ...", flush=True)
-        setup_django(data_dir, pg.url if pg else None)
+        os.environ["TZ"] = "UTC"  # schedules without a time zone use TZ; keep data exact
+        setup_django(HERE, data_dir, pg.url if pg else None)
         if pg is None:
             import sqlite3
 
