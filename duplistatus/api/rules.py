@@ -31,10 +31,7 @@ def _out(row: Any, resolved: Any) -> RulesOut:
 
 def _global() -> RulesOut:
     defaults = MonitoringDefaults.load()
-    empty: dict[str, Any] = {}
-    from duplistatus.notifications import rules
-
-    return _out(defaults, rules.resolve(empty, empty, rules.layer(defaults)))
+    return _out(defaults, rule_settings.effective(defaults))
 
 
 @router.get("/rules", response=RulesOut, summary="Global notification rules")
@@ -49,10 +46,7 @@ def patch_global(request: HttpRequest, body: RulesIn) -> RulesOut:
 
 
 def _server_out(server: Server) -> RulesOut:
-    from duplistatus.notifications import rules
-
-    defaults = MonitoringDefaults.load()
-    return _out(server, rules.resolve({}, rules.layer(server), rules.layer(defaults)))
+    return _out(server, rule_settings.effective(server))
 
 
 @router.get("/servers/{server_id}/rules", response=RulesOut, summary="A server's rules")

@@ -35,7 +35,7 @@ from duplistatus.backups.models import Event, MonitoringDefaults
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
 
-from . import flow, messages, policy, privacy, rules, templates
+from . import flow, messages, policy, privacy, rule_settings, rules, templates
 from .channels import DeliveryError, Message, PermanentError, TransientError
 from .channels import get as get_kind
 from .models import DEFAULT_URGENT_KINDS, Channel, Delivery, DeviceGroup
@@ -81,7 +81,6 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
         return 0
     groups = {g.pk: g for g in DeviceGroup.objects.all()}
     defaults = MonitoringDefaults.load()
-    default_rules = rules.layer(defaults)
     per_job: dict[int, tuple[Schedule, rules.Rules]] = {}  # resolved once per pass
     written = 0
     for start in range(0, len(ids), ENQUEUE_BATCH):
@@ -107,7 +106,7 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                             defaults=defaults,
                             **({"duplicati_next": run.next_scheduled_run} if latest else {}),
                         ),
-                        rules.resolve(rules.layer(job), rules.layer(job.server), default_rules),
+                        rule_settings.effective(job, defaults),
                     )
                 schedule, job_rules = per_job[job.pk]
                 kind = messages.message_kind(event)

@@ -67,7 +67,10 @@ def check_destination(ref: str) -> None:
         raise ValueError(f"{ref!r}: no such {kind}")
 
 
-def apply_rules(target: BackupJob | Server | MonitoringDefaults, values: RulesIn) -> None:
+RuleTarget = BackupJob | Server | MonitoringDefaults  # the levels that hold rules
+
+
+def apply_rules(target: RuleTarget, values: RulesIn) -> None:
     changed = sorted(values.model_fields_set)
     for name in changed:
         value = getattr(values, name)
@@ -77,9 +80,28 @@ def apply_rules(target: BackupJob | Server | MonitoringDefaults, values: RulesIn
     target.save(update_fields=changed or None)
 
 
-def effective(job: BackupJob, defaults: MonitoringDefaults | None = None) -> rules.Rules:
-    defaults = defaults or MonitoringDefaults.load()
-    return rules.resolve(rules.layer(job), rules.layer(job.server), rules.layer(defaults))
+def _layers(target: RuleTarget, defaults: MonitoringDefaults | None) -> list[dict[str, Any]]:
+    """The (job, server, global) layers that decide `target`'s rules; the levels below
+    `target` are empty."""
+    if isinstance(target, MonitoringDefaults):
+        return [{}, {}, rules.layer(target)]
+    global_layer = rules.layer(defaults or MonitoringDefaults.load())
+    if isinstance(target, Server):
+        return [{}, rules.layer(target), global_layer]
+    return [rules.layer(target), rules.layer(target.server), global_layer]
+
+
+def effective(target: RuleTarget, defaults: MonitoringDefaults | None = None) -> rules.Rules:
+    """The rules in force at this level (a job, a server, or the global defaults)."""
+    return rules.resolve(*_layers(target, defaults))
+
+
+def inherited(target: RuleTarget) -> rules.Rules:
+    """What this level would have without rules of its own: the level above's."""
+    layers = _layers(target, None)
+    own_level = {BackupJob: 0, Server: 1, MonitoringDefaults: 2}[type(target)]
+    layers[own_level] = {}
+    return rules.resolve(*layers)
 
 
 def own(row: Any) -> dict[str, Any]:

@@ -45,7 +45,7 @@ LABELS = {
     "escalate_after_failures": "Escalate after this many failed runs in a row",
 }
 LIST_FIELDS = ("run_destinations", "overdue_destinations", "escalation_destinations")
-Target = BackupJob | Server | MonitoringDefaults
+Target = rule_settings.RuleTarget
 
 
 # --------------------------------------------------------------------------- the form
@@ -108,19 +108,8 @@ def describe(name: str, value: Any, names: dict[str, str]) -> str:
     return ", ".join(names.get(ref, ref) for ref in value) or "nobody"
 
 
-def _parent_layers(target: Target) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The server and global layers a target inherits from."""
-    if isinstance(target, MonitoringDefaults):
-        return {}, {}
-    defaults = rules.layer(MonitoringDefaults.load())
-    if isinstance(target, Server):
-        return {}, defaults
-    return rules.layer(target.server), defaults
-
-
 def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
-    server, defaults = _parent_layers(target)
-    above = rules.resolve({}, server, defaults)
+    above = rule_settings.inherited(target)
     own = rules.layer(target)
     return [
         RuleField(
@@ -207,13 +196,12 @@ def rules_page(request: HttpRequest) -> HttpResponse:
     shown = BackupJob.objects.select_related("server").in_bulk([row.job.pk for row in page])
     context = panel_context(defaults)
     names = dict(context["destinations"])
-    global_layer = rules.layer(defaults)
     jobs = []
     for row in page:
         job = shown.get(row.job.pk)
         if job is None:  # deleted since it was listed
             continue
-        resolved = rules.resolve(rules.layer(job), rules.layer(job.server), global_layer)
+        resolved = rule_settings.effective(job, defaults)
         jobs.append(
             {
                 "job": job,
