@@ -1,5 +1,5 @@
-"""What the benchmarks share: setting up Django in the benchmark's own process, and small
-helpers. Not a benchmark itself (.ci/run runs bench/[!_]*.py)."""
+"""What the benchmarks share: setting up Django in the benchmark's own process, a fresh
+PostgreSQL database, and small helpers. Not a benchmark itself (.ci/run runs bench/[!_]*.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ import logging
 import os
 import socket
 import sys
+import urllib.parse
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 def setup_django(project: Path, data_dir: Path, database_url: str | None = None) -> None:
@@ -37,3 +39,54 @@ def free_port() -> int:
 def net_time(moment: datetime) -> str:
     """Newtonsoft's round-trip format, as Duplicati writes times: 7 fraction digits and a Z."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+
+
+class BenchDatabase:
+    """A PostgreSQL database for one benchmark run, named by `url` (or `name`).
+
+    Only a database whose name contains "bench" is dropped and created fresh, and dropped
+    again at the end unless `keep`; any other is used as it is. The server is reached through
+    the URL's own database, or `postgres` when that is the one being recreated.
+    """
+
+    def __init__(self, url: str, keep: bool = False, name: str | None = None):
+        parts = urllib.parse.urlsplit(url)
+        given = urllib.parse.unquote(parts.path.lstrip("/")) or "postgres"
+        self.name = name or given
+        self.managed = "bench" in self.name
+        self.keep = keep
+        self.url = urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(self.name)))
+        admin = given if given != self.name else "postgres"
+        self._admin_url = urllib.parse.urlunsplit(parts._replace(path="/" + admin))
+
+    def _admin(self) -> Any:
+        import psycopg
+
+        return psycopg.connect(self._admin_url, autocommit=True)
+
+    def _quoted(self) -> str:
+        return '"' + self.name.replace('"', '""') + '"'
+
+    def create(self) -> None:
+        if not self.managed:
+            print(
+                f"note: using PostgreSQL database {self.name!r} as it is "
+                "(only a name containing 'bench' is recreated)"
+            )
+            return
+        with self._admin() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {self._quoted()}")
+
+    def drop(self) -> None:
+        if not self.managed:
+            return
+        if self.keep:
+            print(f"PostgreSQL database kept: {self.url}")
+            return
+        with self._admin() as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
+
+    def server_version(self) -> str:
+        with self._admin() as conn:
+            return str(conn.execute("SHOW server_version").fetchone()[0])

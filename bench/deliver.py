@@ -75,7 +75,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import free_port, net_time, setup_django
+from _common import BenchDatabase, free_port, net_time, setup_django
 
 HERE = Path(__file__).resolve().parent.parent
 PAYLOAD = (
@@ -486,37 +486,11 @@ class Service:
         _stop_group(self.serve)
 
 
-class PostgresDatabase:
-    """A fresh database for the run, dropped at the end (unless keep)."""
-
-    def __init__(self, url: str, keep: bool):
-        parts = urllib.parse.urlsplit(url)
-        given = urllib.parse.unquote(parts.path.lstrip("/"))
-        self.name = given if "bench" in given else f"duplistatus_bench_deliver_{os.getpid()}"
-        self.parts = parts._replace(path="/" + urllib.parse.quote(self.name))
-        self.url = urllib.parse.urlunsplit(self.parts)
-        self.keep = keep
-
-    def _admin(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(
-            urllib.parse.urlunsplit(self.parts._replace(path="/postgres")), autocommit=True
-        )
-
-    def _quoted(self) -> str:
-        return '"' + self.name.replace('"', '""') + '"'
-
-    def create(self) -> None:
-        with self._admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {self._quoted()}")
-
-    def drop(self) -> None:
-        if self.keep:
-            return
-        with self._admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
+def _database(url: str, keep: bool) -> BenchDatabase:
+    """The URL's database if its name says "bench", else a fresh one of our own beside it."""
+    given = urllib.parse.unquote(urllib.parse.urlsplit(url).path.lstrip("/"))
+    name = given if "bench" in given else f"duplistatus_bench_deliver_{os.getpid()}"
+    return BenchDatabase(url, keep, name=name)
 
 
 # --------------------------------------------------------------------------- uploads
@@ -1034,7 +1008,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # A SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so the cleanup below still runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    pg = PostgresDatabase(args.database_url, args.keep_db) if args.database_url else None
+    pg = _database(args.database_url, args.keep_db) if args.database_url else None
     data_dir = Path(tempfile.mkdtemp(prefix="duplistatus-deliver-"))
     sink = Sink(data_dir)
     service: Service | None = None

@@ -47,7 +47,7 @@ from typing import Any
 import httpx
 import psutil
 import zstandard
-from _common import free_port, net_time, setup_django
+from _common import BenchDatabase, free_port, net_time, setup_django
 
 HERE = Path(__file__).resolve().parent.parent  # the project this file belongs to
 PROJECT = HERE  # the project benchmarked; --project changes it (e.g. a `git archive` snapshot)
@@ -802,44 +802,6 @@ def _prefill_bulk(payloads: Payloads, first_index: int, count: int, batch: int =
 # --------------------------------------------------------------------------- PostgreSQL
 
 
-class PostgresDatabase:
-    """Drops and creates a database whose name contains "bench"; leaves any other alone."""
-
-    def __init__(self, url: str, keep: bool):
-        self.url = url
-        self.keep = keep
-        parts = urllib.parse.urlsplit(url)
-        self.name = urllib.parse.unquote(parts.path.lstrip("/"))
-        self.managed = "bench" in self.name
-        self.parts = parts
-
-    def _admin(self) -> Any:
-        import psycopg
-
-        admin_url = urllib.parse.urlunsplit(self.parts._replace(path="/postgres"))
-        return psycopg.connect(admin_url, autocommit=True)
-
-    def _quoted(self) -> str:
-        return '"' + self.name.replace('"', '""') + '"'
-
-    def create(self) -> None:
-        if not self.managed:
-            print(
-                f"note: using PostgreSQL database {self.name!r} as it is "
-                "(only a name containing 'bench' is recreated)"
-            )
-            return
-        with self._admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {self._quoted()}")
-
-    def drop(self) -> None:
-        if not self.managed or self.keep:
-            return
-        with self._admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self._quoted()} WITH (FORCE)")
-
-
 # --------------------------------------------------------------------------- report
 
 
@@ -1138,9 +1100,9 @@ def main(argv: list[str] | None = None) -> int:
     payloads = Payloads()
     print(f"preparing {mode} run ...", flush=True)
 
-    pg: PostgresDatabase | None = None
+    pg: BenchDatabase | None = None
     if args.database_url and args.database_url.startswith(("postgres://", "postgresql://")):
-        pg = PostgresDatabase(args.database_url, args.keep_db)
+        pg = BenchDatabase(args.database_url, args.keep_db)
         pg.create()
     data_dir = Path(tempfile.mkdtemp(prefix="duplistatus-bench-"))
     serve_args = ["--threads", str(args.serve_threads)] if args.serve_threads else []

@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import setup_django
+from _common import BenchDatabase, setup_django
 
 HERE = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -55,27 +55,6 @@ def setup(data_dir: Path, database_url: str | None) -> None:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-
-
-def fresh_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    if "bench" not in name:
-        return
-    admin = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_postgres(url: str) -> None:
-    import psycopg
-
-    name = url.rsplit("/", 1)[1]
-    if "bench" in name:
-        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --------------------------------------------------------------------------- data
@@ -298,8 +277,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full"]
-    if args.database_url:
-        fresh_postgres(args.database_url)
+    database = BenchDatabase(args.database_url) if args.database_url else None
+    if database:
+        database.create()
     try:
         with tempfile.TemporaryDirectory(prefix="duplistatus-pages-") as data_dir:
             started = time.perf_counter()
@@ -338,8 +318,8 @@ def main() -> int:
                 f"{time.perf_counter() - started:.0f} s in all"
             )
     finally:
-        if args.database_url:
-            drop_postgres(args.database_url)
+        if database:
+            database.drop()
     return 0
 
 

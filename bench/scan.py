@@ -43,12 +43,11 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import setup_django
+from _common import BenchDatabase, setup_django
 
 HERE = Path(__file__).resolve().parent.parent
 BENCH_DB = "duplistatus_bench_scan"
@@ -71,40 +70,6 @@ SIZES = {
 
 
 # --------------------------------------------------------------------------- databases
-
-
-class PostgresDatabase:
-    """Creates `duplistatus_bench_scan` on the server of `url`, and drops it at the end."""
-
-    def __init__(self, url: str, keep: bool):
-        self.parts = urllib.parse.urlsplit(url)
-        admin_db = urllib.parse.unquote(self.parts.path.lstrip("/")) or "postgres"
-        if admin_db == BENCH_DB:
-            admin_db = "postgres"
-        self.admin_url = urllib.parse.urlunsplit(self.parts._replace(path="/" + admin_db))
-        self.url = urllib.parse.urlunsplit(self.parts._replace(path="/" + BENCH_DB))
-        self.keep = keep
-
-    def _admin(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(self.admin_url, autocommit=True)
-
-    def create(self) -> None:
-        with self._admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
-
-    def drop(self) -> None:
-        if self.keep:
-            print(f"PostgreSQL database kept: {self.url}")
-            return
-        with self._admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-
-    def server_version(self) -> str:
-        with self._admin() as conn:
-            return str(conn.execute("SHOW server_version").fetchone()[0])
 
 
 def migrate() -> float:
@@ -598,7 +563,9 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = "small" if args.small else "full"
     size = SIZES[mode]
-    pg = PostgresDatabase(args.database_url, args.keep_db) if args.database_url else None
+    pg = (
+        BenchDatabase(args.database_url, args.keep_db, name=BENCH_DB) if args.database_url else None
+    )
     data_dir = Path(tempfile.mkdtemp(prefix="duplistatus-bench-scan-"))
     result: dict[str, Any] = {
         "mode": mode,
