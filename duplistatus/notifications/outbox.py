@@ -497,6 +497,7 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
         body_markdown=delivery.body_markdown,
         body_html=delivery.body_html,
         payload=delivery.payload,
+        tags=delivery.tags,
         click_url=delivery.click_url,
         created_at=now,
         next_attempt_at=now,

@@ -258,6 +258,7 @@ def test_failover_group(client, auth_client, peers):
     first, second = Delivery.objects.order_by("id")
     assert first.status == "dead" and "failed over to bob-phone" in first.last_error
     assert second.status == "sent" and second.failover_from_id == first.pk
+    assert (second.title, second.tags) == (first.title, first.tags)  # the same message
     devices = auth_client.get("/api/v1/groups").json()[0]["devices"]
     assert [(d["name"], d["status"]) for d in devices] == [
         ("alice-phone", "failing"),
