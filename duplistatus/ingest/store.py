@@ -21,7 +21,16 @@ from duplistatus.monitoring import monitor
 from .parse import Identity, Report
 
 FAILED_STATUSES = ("Error", "Fatal")
-_compressor = zstandard.ZstdCompressor(level=3)
+# A ZstdCompressor must not be used by two threads at once (it fails, or crashes the
+# process), and the web server runs requests in several threads: each gets its own.
+_compressors = threading.local()
+
+
+def _compress(body: bytes) -> bytes:
+    compressor = getattr(_compressors, "zstd", None)
+    if compressor is None:
+        compressor = _compressors.zstd = zstandard.ZstdCompressor(level=3)
+    return compressor.compress(body)
 
 
 class DuplicateReport(Exception):
@@ -50,7 +59,7 @@ class Upload:
             remote_addr=self.remote_addr[:100],
             size=len(self.body),
             sha256=self.sha256,
-            body_zstd=_compressor.compress(self.body),
+            body_zstd=_compress(self.body),
             parse_error=parse_error,
         )
 

@@ -280,3 +280,29 @@ def test_fuzz_text_reports_never_500(client, lines, field):
 
     body = (field + "=" + urllib.parse.quote("\n".join(lines), safe="")).encode()
     assert post(client, body, "application/x-www-form-urlencoded").status_code in ALLOWED
+
+
+def test_raw_bodies_are_compressed_correctly_by_many_threads_at_once():
+    """The web server runs uploads in several threads; one shared zstd compressor made
+    concurrent uploads fail with 500 ("cannot compress") or crash the process."""
+    import os
+    import threading
+
+    from duplistatus.ingest.store import Upload
+
+    bodies = [os.urandom(2_000) + bytes([n]) * 50_000 for n in range(8)]
+    wrong: list[str] = []
+
+    def upload_many(body: bytes) -> None:
+        upload = Upload(body, "application/json", "", "127.0.0.1", datetime.now(UTC))
+        for _ in range(100):
+            if upload.raw_report().body != body:
+                wrong.append("a body came back different")
+                return
+
+    threads = [threading.Thread(target=upload_many, args=(body,)) for body in bodies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
