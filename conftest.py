@@ -12,13 +12,15 @@ import pytest
 # Real peers (HTTP, SMTP, a test CA) for the channel and page tests.
 pytest_plugins = ["duplistatus.notifications.channels.tests.fixtures"]
 
-CORPUS = Path(__file__).resolve().parent.parent / "shared" / "corpus" / "duplicati"
+# Real Duplicati reports, inside the repository (SOURCES.md there says where each came from):
+# the suite needs nothing beside a clean clone.
+CORPUS = Path(__file__).resolve().parent / "duplistatus" / "ingest" / "tests" / "corpus"
 
 
 def corpus_body(relative: str) -> tuple[bytes, str]:
     """A corpus file as Duplicati put it on the wire, following manifest.json's `replay`."""
     entry = next(e for e in _manifest() if e["file"].endswith(relative))
-    raw = (CORPUS.parent.parent.parent / entry["file"]).read_bytes()
+    raw = (CORPUS / entry["file"]).read_bytes()
     replay = entry["replay"]
     form = "application/x-www-form-urlencoded"
     if "quote(obj['message']" in replay:

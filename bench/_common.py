@@ -12,6 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# The corpus the tests use: real Duplicati reports, inside the project.
+CORPUS = Path(__file__).resolve().parent.parent / "duplistatus" / "ingest" / "tests" / "corpus"
+# The 2.1.0.5 success report (JSON, with the 2.1 `Extra` set) the upload benchmarks send.
+V21_REPORT = CORPUS / "payloads" / "v2.1.0.5_backup_success_json_lekoarts-fixture-anonymized.json"
+
 
 def setup_django(project: Path, data_dir: Path, database_url: str | None = None) -> None:
     """Django for `project` on a fresh data dir (SQLite there, or `database_url`)."""

@@ -75,17 +75,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from _common import BenchDatabase, free_port, net_time, setup_django
+from _common import V21_REPORT, BenchDatabase, free_port, net_time, setup_django
 
 HERE = Path(__file__).resolve().parent.parent
-PAYLOAD = (
-    HERE.parent
-    / "shared"
-    / "corpus"
-    / "duplicati"
-    / "payloads"
-    / "v2.1.0.5_backup_success_json_lekoarts-fixture-anonymized.json"
-)
+PAYLOAD = V21_REPORT
 MACHINE_ID = "0d1f6e2bd8c54a4fa7d9c0de1be2c4e5"
 MACHINE_NAME = "deliver-bench"
 CONCURRENT_CLIENTS = 4

@@ -47,18 +47,11 @@ from typing import Any
 import httpx
 import psutil
 import zstandard
-from _common import BenchDatabase, free_port, net_time, setup_django
+from _common import V21_REPORT, BenchDatabase, free_port, net_time, setup_django
 
 HERE = Path(__file__).resolve().parent.parent  # the project this file belongs to
 PROJECT = HERE  # the project benchmarked; --project changes it (e.g. a `git archive` snapshot)
-PAYLOAD = (
-    HERE.parent
-    / "shared"
-    / "corpus"
-    / "duplicati"
-    / "payloads"
-    / "v2.1.0.5_backup_success_json_lekoarts-fixture-anonymized.json"
-)
+PAYLOAD = V21_REPORT
 N_SERVERS = 50
 N_JOBS = 4
 BASE_TIME = datetime(2025, 1, 1, tzinfo=UTC)
