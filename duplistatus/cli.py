@@ -20,8 +20,12 @@ import sys
 def _setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duplistatus.settings")
     import django
+    from django.apps import apps
 
-    django.setup()
+    # Once per process. Setting Django up again configures logging again, pointing the console
+    # at whatever sys.stderr is then (in a test that runs a command, a capture closed after it).
+    if not apps.ready:
+        django.setup()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
