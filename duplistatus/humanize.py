@@ -6,8 +6,9 @@ from datetime import timedelta
 
 
 def format_duration(seconds: float) -> str:
-    """HH:MM:SS; hours go past 24 rather than wrapping (the original's format)."""
-    total = int(round(seconds))
+    """HH:MM:SS, the original's format: whole seconds, truncated (49.66 s is 00:00:49), and
+    hours going past 24 rather than wrapping. See docs/compatibility.md."""
+    total = int(seconds)
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 

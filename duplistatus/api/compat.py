@@ -1,4 +1,5 @@
-"""Endpoints compatible with the original duplistatus (see shared docs, compatibility.md).
+"""Endpoints compatible with the original duplistatus (docs/compatibility.md says what is kept
+and where we differ).
 
 `POST /api/upload` is what Duplicati calls; the read endpoints are what dashboards such as
 Homepage call. Field names are the original's wire names, so they are not ours to rename.
@@ -270,6 +271,12 @@ def _server_json(server: Server, latest: BackupRun | None) -> dict[str, Any]:
     }
 
 
+def _errors(run: BackupRun) -> list[str]:
+    """The run's error lines; for a fatal run whose report had none (old text reports carry
+    only the exception), the exception, so widgets show why it failed."""
+    return run.errors or [run.exception]
+
+
 def _backup_json(run: BackupRun) -> dict[str, Any]:
     seconds = run.duration_seconds or 0.0
     return {
@@ -292,6 +299,6 @@ def _backup_json(run: BackupRun) -> dict[str, Any]:
         # The original hands these out as JSON text, and widgets parse them as such.
         "messages_array": json.dumps(run.messages) if run.messages else None,
         "warnings_array": json.dumps(run.warnings) if run.warnings else None,
-        "errors_array": json.dumps(run.errors) if run.errors else None,
+        "errors_array": json.dumps(_errors(run)) if run.errors or run.exception else None,
         "available_backups": run.available_versions,
     }

@@ -85,7 +85,8 @@ def test_lastbackup_by_machine_id_and_by_name(client):
         assert latest["fileCount"] == 504
         assert latest["fileSize"] == 7714963409
         assert latest["uploadedSize"] == 1834
-        assert latest["duration"] == "00:00:50"
+        # 49.66 s: whole seconds truncated, as the original prints them (not 00:00:50).
+        assert latest["duration"] == "00:00:49"
         assert latest["duration_seconds"] == pytest.approx(49.6596191)
         assert latest["durationInMinutes"] == pytest.approx(49.6596191 / 60)
         assert latest["knownFileSize"] == 7736156915
@@ -104,6 +105,30 @@ def test_lastbackup_arrays_are_json_text_as_in_the_original(client):
     warnings = json.loads(latest["warnings_array"])
     assert len(warnings) == 4 and "Missing file" in warnings[1]
     assert len(json.loads(latest["errors_array"])) == 2
+
+
+def test_fatal_exception_is_in_errors_array_when_the_report_has_no_errors(client):
+    # A 2.0.2 fatal text report: no Errors lines, only the exception that stopped the run.
+    body, content_type = corpus_body(
+        "v2.0.2.x_backup_fatal_form-raw-crlf_base33-centralstation.txt"
+    )
+    response = client.post("/api/upload?server=win", data=body, content_type=content_type)
+    assert response.status_code == 200, response.content
+    for path in ("/api/lastbackup/win", "/api/lastbackups/win"):
+        data = client.get(path).json()
+        latest = data.get("latest_backup") or data["latest_backups"][0]
+        assert latest["status"] == "Fatal"
+        [error] = json.loads(latest["errors_array"])
+        assert error.startswith("Amazon.S3.AmazonS3Exception: The AWS Access Key Id you provided")
+
+
+def test_fatal_exception_is_not_repeated_when_the_report_has_errors(client):
+    body, content_type = corpus_body(
+        "v2.0.4.5_backup_fatal_form-value-no-prefix_adenau-devtest.txt"
+    )
+    client.post("/api/upload?server=mac", data=body, content_type=content_type)
+    errors = json.loads(client.get("/api/lastbackup/mac").json()["latest_backup"]["errors_array"])
+    assert len(errors) == 2 and "Fatal error" in errors[1]
 
 
 def test_lastbackups_one_per_job(client):
