@@ -13,12 +13,14 @@ def format_duration(seconds: float) -> str:
 
 
 def human_size(size: int | None) -> str:
+    """Bytes in steps of 1,024, labelled as such (KiB, MiB, GiB, ...), as everywhere the project
+    shows a size (pages, charts.js, notifications); the APIs give plain bytes."""
     value = float(size or 0)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(value) < 1024:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return f"{value:.1f} PB"
+    return f"{value:.1f} PiB"
 
 
 def human_span(delta: timedelta | None) -> str:

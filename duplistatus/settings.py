@@ -3,7 +3,7 @@
 - DUPLISTATUS_DATA_DIR (default ./data): SQLite file, secret key file, later the encryption key.
 - DATABASE_URL (default: SQLite in the data dir): e.g. postgres://user@host/db.
 - PORT (default 9666), TZ (default UTC): read by the CLI and the scheduler.
-- DUPLISTATUS_MAX_UPLOAD_BYTES (default 50 MB): larger uploads get 413.
+- DUPLISTATUS_MAX_UPLOAD_BYTES (default 50 MiB): larger uploads get 413.
 """
 
 import os

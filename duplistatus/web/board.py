@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db.models import F, QuerySet
+from django.db.models.functions import Substr
 
 from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
 from duplistatus.monitoring import monitor
@@ -24,11 +25,16 @@ STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
 FAILED = ("Error", "Fatal")
 
 
+EXCEPTION_SHOWN = 300  # characters
+
 # The latest run's figures the lists show, joined in from the job's `last_run`.
 LATEST_RUN = {
     "storage": F("last_run__known_file_size"),
     "versions": F("last_run__backup_list_count"),
     "last_duration": F("last_run__duration_seconds"),
+    # Enough of the exception that stopped a fatal run for the list to show its first line
+    # (a whole .NET stack trace would be kilobytes a job).
+    "last_exception": Substr("last_run__exception", 1, EXCEPTION_SHOWN),
 }
 
 
@@ -78,6 +84,7 @@ class ListedJob:
     storage: int | None
     versions: int | None
     last_duration: float | None
+    last_exception: str | None
     duplicati_next: datetime | None
     server: Server = field(init=False)
 

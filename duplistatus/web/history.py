@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Min, OuterRef, QuerySet, Subquery
 
-from duplistatus.backups.models import BackupRun
+from duplistatus.backups.models import BackupJob, BackupRun, Server
 
 PAGE_SIZE = 25
 
@@ -51,6 +51,22 @@ class Page:
     @property
     def has_newer(self) -> bool:
         return self.number > 1
+
+
+def first_seen(server: Server) -> datetime:
+    """When the server's earliest run began, or when it first reported if that is earlier.
+
+    A server whose month of history arrived today was not first seen today. Each job's first
+    run is one step of the (job, begin_time) index."""
+    first_runs = BackupJob.objects.filter(server=server).annotate(
+        first_run=Subquery(
+            BackupRun.objects.filter(job=OuterRef("pk"))
+            .order_by("begin_time")
+            .values("begin_time")[:1]
+        )
+    )
+    earliest = first_runs.aggregate(earliest=Min("first_run"))["earliest"]
+    return min(earliest, server.created_at) if earliest else server.created_at
 
 
 def page(runs: QuerySet[BackupRun], number: Any) -> Page:

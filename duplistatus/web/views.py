@@ -102,6 +102,7 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
         "web/server.html",
         {
             "server": server,
+            "first_seen": history.first_seen(server),
             "rows": rows,
             "history": history.page(
                 BackupRun.objects.filter(server=server), request.GET.get("page")

@@ -302,6 +302,24 @@ def test_preview_with_an_uploaded_run(client, auth_client):
     assert missing.status_code == 404
 
 
+def test_sizes_in_messages_say_their_binary_units(client, auth_client):
+    """Sizes are computed in steps of 1,024, so they are labelled KiB, GiB (not KB, GB)."""
+    body = V21.read_bytes()
+    assert client.post("/api/upload", data=body, content_type="application/json").status_code == 200
+    run = BackupRun.objects.get()
+    template = {
+        "kind": "success",
+        "title": "{backup_name}",
+        "body": "{uploaded_size} up, {storage_size} stored, {file_size} examined",
+        "run_id": run.pk,
+    }
+    preview = post(auth_client, "/api/v1/templates/preview", template).json()
+    # 1,834 B uploaded; 7,736,156,915 B stored; 7,714,963,409 B examined.
+    assert preview["text"] == "1.8 KiB up, 7.2 GiB stored, 7.2 GiB examined"
+    sample = post(auth_client, "/api/v1/templates/preview", template | {"run_id": None}).json()
+    assert "GiB" in sample["text"] and "GB" not in sample["text"].replace("GiB", "")
+
+
 # --------------------------------------------------------------------------- sending
 
 

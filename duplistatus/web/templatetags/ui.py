@@ -89,6 +89,12 @@ def duration(seconds: float | None) -> str:
 
 
 @register.filter
+def first_line(text: str | None) -> str:
+    """An exception's message without its stack trace."""
+    return (text or "").strip().split("\n", 1)[0].strip()
+
+
+@register.filter
 def minutes(value: int | None) -> str:
     return "—" if value is None else duration(value * 60)
 

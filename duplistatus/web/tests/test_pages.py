@@ -3,6 +3,8 @@ and that the dashboard's query count does not grow with the number of jobs."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from duplistatus.backups.models import BackupJob, BackupRun, Server
@@ -32,6 +34,29 @@ def test_dashboard_shows_every_state(admin_client, loaded):
     assert 'class="badge r-fatal"' in html
     # Overdue first (attention order), then the failing ones.
     assert html.index(">System<") < html.index(">Documents<") < html.index(">Photos<")
+
+
+def test_dashboard_says_why_the_last_run_failed(admin_client, loaded):
+    """The first line of a fatal run's exception, in its job's row, its card and its page."""
+    devtest = (
+        "Duplicati.Library.Interface.UserInformationException: Found 3 files that are missing "
+        "from the remote storage, please run repair"
+    )
+    mega = "Exception: API response: BadArguments"
+    for view in ("/", "/?view=cards"):
+        html = admin_client.get(view).content.decode()
+        assert html.count('class="why"') == 2, view  # Documents failed with no exception
+        assert devtest in html and mega in html
+        assert "at Duplicati.Library" not in html  # not the stack trace
+    html = admin_client.get(f"/jobs/{job('127.0.0.1', 'DevTest').pk}").content.decode()
+    assert devtest in html
+
+
+def test_sizes_are_labelled_in_binary_units(admin_client, loaded):
+    photos = job("nas", "Photos")
+    for path in ("/", f"/jobs/{photos.pk}", f"/servers/{photos.server_id}"):
+        html = admin_client.get(path).content.decode()
+        assert " GiB" in html and " GB<" not in html and " MB<" not in html, path
 
 
 def test_dashboard_filters_sorts_and_answers_htmx(admin_client, loaded):
@@ -100,6 +125,17 @@ def test_server_page(admin_client, loaded):
     html = admin_client.get(f"/servers/{office.pk}").content.decode()
     assert ">System<" in html and ">Mail<" in html
     assert "Schedule defaults for this server" in html
+
+
+def test_server_first_seen_is_its_earliest_run(admin_client, loaded):
+    """rafamunoz's 2023 reports arrived today: it was first seen in 2023, not today."""
+    server = Server.objects.get(name="rafamunoz")
+    earliest = BackupRun.objects.filter(server=server).order_by("begin_time")[0].begin_time
+    assert earliest < server.created_at - timedelta(days=365)
+    html = admin_client.get(f"/servers/{server.pk}").content.decode()
+    first_seen = html.split("<dt>First seen</dt>")[1].split("</dd>")[0]
+    assert f'datetime="{earliest.isoformat()}"' in first_seen
+    assert "y ago" in first_seen
 
 
 def test_run_page_shows_everything(admin_client, loaded):

@@ -8,7 +8,8 @@
   function human(value, unit) {
     if (value == null) return "—";
     if (unit === "bytes") {
-      var units = ["B", "KB", "MB", "GB", "TB", "PB"], i = 0;
+      // Steps of 1,024, labelled as such: as humanize.human_size writes sizes on the pages.
+      var units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], i = 0;
       while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
       return (i ? value.toFixed(1) : value) + " " + units[i];
     }
