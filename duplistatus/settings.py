@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every page and endpoint that answers GET answers HEAD the same way (head.py).
+    "duplistatus.head.head_as_get",
     # Pages are repetitive HTML (a 1,000-job dashboard shrinks ~10x). Django's gzip adds
     # random padding against BREACH, and CSRF tokens are masked per response.
     "django.middleware.gzip.GZipMiddleware",
