@@ -106,6 +106,12 @@ def test_serve_accepts_duplicati_and_answers_with_a_cli_token(service):
             )
             assert again.status_code == 409
 
+        # HEAD, as uptime checkers and the original's test-data tool send it first: GET's
+        # status and headers, no body (the GET after it, on the same connection, reads right).
+        head = http.head("/api/health")
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["Content-Length"]) == len(http.get("/api/health").content)
+
         summary = http.get("/api/summary").json()
         assert (summary["totalServers"], summary["totalBackupsRuns"]) == (2, 2)
         assert http.get("/api/lastbackup/mac").json()["latest_backup"]["status"] == "Fatal"
