@@ -1,6 +1,6 @@
 """Duplicati report → `Report`. Pure: bytes in, a value or a `ParseError` out; no database.
 
-Duplicati sends one of (see ../shared/docs/duplicati-report-format.md):
+Duplicati sends one of (docs/report-format.md describes them and what we read):
 
 - JSON (`--send-http-result-output-format=Json`): `{Data, Extra, LogLines, Exception?}` as the
   raw body. Up to 2.0.7.x a fatal run's `Data` is the serialised exception, with no
