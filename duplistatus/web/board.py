@@ -23,9 +23,8 @@ from duplistatus.monitoring import schedule as plan
 STATES = ("overdue", "late", "ok", "paused", "disabled", "unknown")
 STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
 FAILED = ("Error", "Fatal")
+EXCEPTION_SHOWN = 300  # characters of a failed run's exception the lists read
 
-
-EXCEPTION_SHOWN = 300  # characters
 
 # The latest run's figures the lists show, joined in from the job's `last_run`.
 LATEST_RUN = {
