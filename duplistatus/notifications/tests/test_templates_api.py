@@ -5,6 +5,7 @@ real ntfy receiver, and a customized template reaching real receivers after an u
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -277,6 +278,18 @@ def test_preview_with_sample_data(auth_client):
     broken = post(auth_client, "/api/v1/templates/preview", ERROR_TEMPLATE | {"body": "a\n{x}"})
     assert broken.status_code == 400
     assert broken.json()["line"] == 2 and "backup_name" in broken.json()["allowed"]
+
+
+def test_a_hostile_preview_is_refused_quickly_with_the_limit_it_hit(auth_client):
+    doubling = (
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s|length }}"
+    )
+    started = time.monotonic()
+    response = post(auth_client, "/api/v1/templates/preview", ERROR_TEMPLATE | {"body": doubling})
+    assert time.monotonic() - started < templates.PREVIEW_SECONDS + 0.5
+    assert response.status_code == 400
+    assert "longer than 200,000 characters" in response.json()["error"]
 
 
 def test_preview_with_an_uploaded_run(client, auth_client):
