@@ -17,11 +17,12 @@ from pathlib import Path
 
 import dj_database_url
 
+from duplistatus.datadir import secure_data_dir
 from duplistatus.proxies import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("DUPLISTATUS_DATA_DIR", "data")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+secure_data_dir(DATA_DIR)  # 0700: the database and the keys live here
 
 
 def _read_or_create_secret(path: Path) -> str:
@@ -100,6 +101,8 @@ TEMPLATES = [
 _sqlite_url = "sqlite:///" + str(DATA_DIR / "duplistatus.sqlite3")
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _sqlite_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if not os.environ.get("DATABASE_URL"):  # ours, in the data dir: 0600, with -wal, -shm
+        secure_data_dir(DATA_DIR, DATA_DIR / "duplistatus.sqlite3")
     # WAL lets readers run beside the one writer; IMMEDIATE transactions take the write
     # lock up front, so two writers queue on the busy timeout instead of failing with
     # "database is locked" when a read lock cannot be upgraded.
