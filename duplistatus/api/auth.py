@@ -42,3 +42,10 @@ def sees_details(request: HttpRequest) -> bool:
     except DatabaseError:
         return False
     return isinstance(token, ApiToken) and token.is_admin
+
+
+def may_change(request: HttpRequest) -> bool:
+    """Whether the caller may change settings (an admin token), and so see the settings that
+    work as credentials (channel_settings.PRIVATE_FIELDS)."""
+    token = getattr(request, "auth", None)
+    return isinstance(token, ApiToken) and token.is_admin
