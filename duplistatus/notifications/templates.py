@@ -765,9 +765,10 @@ def to_jinja(text: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _environment(autoescape: bool) -> SandboxedEnvironment:
+def _environment(autoescape: bool, markdown: bool = False) -> SandboxedEnvironment:
     env = _Sandbox(
         autoescape=autoescape,
+        finalize=_mark_value if markdown else None,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -812,8 +813,8 @@ _TOO_DEEP = f"operators, brackets or tags nested too deeply (at most {MAX_DEPTH}
 
 
 @lru_cache(maxsize=512)
-def _compile(text: str, autoescape: bool) -> Any:
-    env = _environment(autoescape)
+def _compile(text: str, autoescape: bool, markdown: bool = False) -> Any:
+    env = _environment(autoescape, markdown)
     source = to_jinja(text)
     _parse(env, source)
     return env.from_string(source)
@@ -930,14 +931,20 @@ def _column(text: str, line: int | None, name: str) -> int | None:
 
 
 def render(
-    text: str, context: dict[str, Any], *, html: bool = False, seconds: float = SEND_SECONDS
+    text: str,
+    context: dict[str, Any],
+    *,
+    html: bool = False,
+    markdown: bool = False,
+    seconds: float = SEND_SECONDS,
 ) -> str:
     """Render with plain data; variables this message does not have are empty. HTML
-    templates escape their variables. Raises TemplateError (with the line, when known),
-    also when the template goes past a limit (time, loop rounds, sizes: see MAX_STEPS)."""
-    values = _BLANK | context
+    templates escape their variables for HTML, Markdown ones for Markdown. Raises
+    TemplateError (with the line, when known), also when the template goes past a limit
+    (time, loop rounds, sizes: see MAX_STEPS)."""
+    values = _BLANK | (_unmarked(context) if markdown else context)
     try:
-        template = _compile(text, html)  # cached; the time it takes depends on the length only
+        template = _compile(text, html, markdown)  # cached; its time depends on the length
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error: {exc.message}", line=exc.lineno) from None
     budget = _Budget(time.monotonic() + seconds, seconds)
@@ -960,8 +967,79 @@ def render(
         raise TemplateError(f"template failed: {exc}", line=_template_line(exc)) from None
     finally:
         _budget.reset(token)
-    output = "".join(parts).strip()
+    output = "".join(parts)
+    if markdown:
+        output = _escape_marked(output)
+    output = output.strip()
     return output if html else _BLANK_LINES.sub("\n\n", output)
+
+
+# Markdown. A report's names and log lines must not become links, images or formatting in a
+# Markdown message (a backup named "[Update now](https://evil.example)"). Jinja's `finalize`
+# marks every {{ value }} with two private-use characters; after rendering, a marked value
+# is escaped with backslashes, or, inside a ``` code block (where backslashes would show),
+# only kept from closing the block. The plain-text body (markdown_to_text) drops the
+# backslashes again, so it shows the values as they are.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+# Addresses stay as they are, so that they still become links; anything else that could
+# start a link, an image, HTML, emphasis, code, a heading, a quote or a table gets a '\'.
+_MD_URL = re.compile(r"(https?://[^\s\[\]()<>*`\\]+)")
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]()<>#~|!]")
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def _mark_value(value: Any) -> Any:
+    if isinstance(value, str) and _OPEN not in value:  # a captured block is marked inside
+        return f"{_OPEN}{value}{_CLOSE}"
+    return value
+
+
+def _unmarked(context: dict[str, Any]) -> dict[str, Any]:
+    """The values without the marks (a report could carry them to unmark itself)."""
+    return {
+        name: value.replace(_OPEN, "").replace(_CLOSE, "")
+        if isinstance(value, str) and (_OPEN in value or _CLOSE in value)
+        else value
+        for name, value in context.items()
+    }
+
+
+def escape_markdown(text: str) -> str:
+    if not _MD_SPECIAL.search(text):
+        return text
+    parts = _MD_URL.split(text)  # text, address, text, …
+    parts[::2] = [_MD_SPECIAL.sub(r"\\\g<0>", part) for part in parts[::2]]
+    return "".join(parts)
+
+
+def _escape_marked(text: str) -> str:
+    if _OPEN not in text:
+        return text
+    out: list[str] = []
+    fenced = False
+    line_start = True  # whether the next character begins a line
+    position = 0
+    while (opening := text.find(_OPEN, position)) >= 0:
+        closing = text.find(_CLOSE, opening)
+        literal = text[position:opening]
+        if literal:
+            if "```" in literal:
+                lines = literal.split("\n")[0 if line_start else 1 :]
+                fences = sum(line.lstrip(" \t").startswith("```") for line in lines)
+                fenced ^= fences % 2 == 1
+            line_start = literal.endswith("\n")
+        value = text[opening + 1 : closing]
+        if fenced:
+            if "```" in value:
+                value = _BACKTICKS.sub(lambda m: "\u200b".join(m.group(0)), value)
+        else:
+            value = escape_markdown(value)
+        out += (literal, value)
+        if value:
+            line_start = value.endswith("\n")
+        position = closing + 1
+    out.append(text[position:])
+    return "".join(out)
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
@@ -1004,7 +1082,7 @@ def render_template(
         html = render(template.body, values, html=True, seconds=seconds)
         body = html_to_text(html)
     elif template.format == "markdown":
-        markdown = render(template.body, values, seconds=seconds)
+        markdown = render(template.body, values, markdown=True, seconds=seconds)
         body = markdown_to_text(markdown)
     else:
         body = render(template.body, values, seconds=seconds)
@@ -1155,11 +1233,12 @@ def html_to_text(html: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\s]*)\)")
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_MD_CODE = re.compile(r"`([^`\n]+)`")
+# Escaped characters (`\[`) start nothing, hence the (?<!\\).
+_MD_LINK = re.compile(r"(?<!\\)(!?)\[([^\]\n]*)\]\(([^)\s]*)\)")
+_MD_STRONG = re.compile(r"(?<!\\)(\*\*|__)(?=\S)(.+?)(?<=\S)(?<!\\)\1")
+_MD_CODE = re.compile(r"(?<!\\)`([^`\n]+)(?<!\\)`")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|])")
 
 
 def _md_link(match: re.Match[str]) -> str:
