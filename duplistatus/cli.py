@@ -132,8 +132,9 @@ def cmd_resetpassword(args: argparse.Namespace) -> int:
     from django.contrib.auth import get_user_model
 
     from duplistatus.accounts.passwords import PolicyError, reset_password
+    from duplistatus.accounts.usernames import normalize
 
-    if not get_user_model().objects.filter(username=args.user).exists():
+    if not get_user_model().objects.filter(username=normalize(args.user)).exists():
         print(f"No user named {args.user!r}.")
         return 1
     password = None

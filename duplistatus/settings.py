@@ -4,17 +4,25 @@
 - DATABASE_URL (default: SQLite in the data dir): e.g. postgres://user@host/db.
 - PORT (default 9666), TZ (default UTC): read by the CLI and the scheduler.
 - DUPLISTATUS_MAX_UPLOAD_BYTES (default 50 MiB): larger uploads get 413.
+- DUPLISTATUS_BASE_URL: the address users reach the service at; its origin is trusted for
+  CSRF (an https page behind a proxy posts with an https Origin).
+- DUPLISTATUS_TRUSTED_PROXIES: addresses/networks of reverse proxies whose X-Forwarded-For
+  and X-Forwarded-Proto are believed (duplistatus/proxies.py); from others they are dropped.
 """
 
 import os
 import secrets
+import urllib.parse
 from pathlib import Path
 
 import dj_database_url
 
+from duplistatus.datadir import secure_data_dir
+from duplistatus.proxies import parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("DUPLISTATUS_DATA_DIR", "data")).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+secure_data_dir(DATA_DIR)  # 0700: the database and the keys live here
 
 
 def _read_or_create_secret(path: Path) -> str:
@@ -49,7 +57,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so every page and endpoint that answers GET answers HEAD the same way (head.py).
+    # First: everything after it (HTTPS, CSRF, the lockout, the audit log) must see the
+    # client's address and scheme, not the reverse proxy's.
+    "duplistatus.proxies.TrustedProxyMiddleware",
+    # Then, so every page and endpoint that answers GET answers HEAD the same way (head.py).
     "duplistatus.head.head_as_get",
     # Pages are repetitive HTML (a 1,000-job dashboard shrinks ~10x). Django's gzip adds
     # random padding against BREACH, and CSRF tokens are masked per response.
@@ -92,6 +103,8 @@ TEMPLATES = [
 _sqlite_url = "sqlite:///" + str(DATA_DIR / "duplistatus.sqlite3")
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL") or _sqlite_url)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if not os.environ.get("DATABASE_URL"):  # ours, in the data dir: 0600, with -wal, -shm
+        secure_data_dir(DATA_DIR, DATA_DIR / "duplistatus.sqlite3")
     # WAL lets readers run beside the one writer; IMMEDIATE transactions take the write
     # lock up front, so two writers queue on the busy timeout instead of failing with
     # "database is locked" when a read lock cannot be upgraded.
@@ -144,6 +157,12 @@ LOGOUT_REDIRECT_URL = "/login"
 SESSION_COOKIE_AGE = 14 * 24 * 3600
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DUPLISTATUS_SECURE_COOKIES") == "1"
 CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page, never from the cookie
+# Behind a reverse proxy: the public address's origin is trusted for CSRF, and the proxies'
+# X-Forwarded-* headers are believed (proxies.TrustedProxyMiddleware drops them from others).
+_public = urllib.parse.urlsplit(os.environ.get("DUPLISTATUS_BASE_URL", ""))
+CSRF_TRUSTED_ORIGINS = [f"{_public.scheme}://{_public.netloc}"] if _public.netloc else []
+TRUSTED_PROXIES = parse_networks(os.environ.get("DUPLISTATUS_TRUSTED_PROXIES", ""))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

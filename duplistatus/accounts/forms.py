@@ -13,13 +13,18 @@ from duplistatus import clock
 
 from . import audit, lockout
 from .roles import ROLES
+from .usernames import normalize
 
 
 class LoginForm(AuthenticationForm):
-    """Django's login form, refusing names (and addresses) that failed too often."""
+    """Django's login form, refusing names (and addresses) that failed too often. The name
+    is normalised (usernames.py) both for signing in and for counting failures."""
+
+    def clean_username(self) -> str:
+        return normalize(self.cleaned_data.get("username") or "")
 
     def clean(self) -> dict[str, Any]:
-        username = (self.data.get("username") or "").strip()
+        username = normalize(self.data.get("username") or "")
         address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
         until = lockout.locked_until(username, address)
         if until is not None:
@@ -72,7 +77,7 @@ class UserCreateForm(NewPasswordMixin):
     field_order = ["username", "role", "password1", "password2"]
 
     def clean_username(self) -> str:
-        name = self.cleaned_data["username"]
+        name = normalize(self.cleaned_data["username"])
         if get_user_model().objects.filter(username__iexact=name).exists():
             raise forms.ValidationError("A user with this name exists.")
         return name

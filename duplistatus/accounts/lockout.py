@@ -2,7 +2,8 @@
 name is locked until the window has passed; an address that fails ADDRESS_FAILURES times
 (trying many names) is locked the same way. While locked, the password is not even checked,
 so guessing cannot go on. A successful login, `duplistatus resetpassword` or an admin's
-"unlock" clears the user's failures.
+"unlock" clears the user's failures. Names are counted in their normal form (usernames.py),
+so `ｖictim` and `Victim` count against `victim` and cannot clear its lock.
 
 Locking a name lets anyone who knows it keep its owner out for a while; an admin can unlock,
 and the command line always works. That trade is the usual one for a small self-hosted tool.
@@ -17,6 +18,7 @@ from django.conf import settings
 from duplistatus import clock
 
 from .models import LoginFailure
+from .usernames import normalize
 
 
 def _window() -> timedelta:
@@ -26,6 +28,7 @@ def _window() -> timedelta:
 def locked_until(username: str, remote_addr: str, now: datetime | None = None) -> datetime | None:
     """When the lock on this name (or address) ends; None when logging in is allowed."""
     now = now or clock.now()
+    username = normalize(username)
     since = now - _window()
     ends = []
     for field, value, limit in (
@@ -48,13 +51,14 @@ def locked_until(username: str, remote_addr: str, now: datetime | None = None) -
 def record_failure(username: str, remote_addr: str, now: datetime | None = None) -> bool:
     """Count one failed login; True when it locked the name."""
     now = now or clock.now()
+    username = normalize(username)
     LoginFailure.objects.filter(at__lte=now - _window()).delete()  # old rows are of no use
     LoginFailure.objects.create(username=username[:150], remote_addr=remote_addr[:100], at=now)
     return locked_until(username, "", now) is not None
 
 
 def clear(username: str) -> None:
-    LoginFailure.objects.filter(username=username).delete()
+    LoginFailure.objects.filter(username=normalize(username)).delete()
 
 
 def locked_usernames(now: datetime | None = None) -> set[str]:

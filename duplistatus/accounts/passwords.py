@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 
 from . import audit, lockout
 from .roles import ADMIN, set_role
+from .usernames import normalize
 
 FIRST_ADMIN = "admin"
 
@@ -59,6 +60,7 @@ def create_first_admin(echo: Callable[[str], object] = print) -> bool:
 def reset_password(username: str, password: str | None = None) -> str:
     """Set a user's password (random when not given), clear its lockout, reactivate it.
     Returns the password."""
+    username = normalize(username)
     user = get_user_model().objects.get(username=username)
     password = password or random_password()
     check(password, user)

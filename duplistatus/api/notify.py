@@ -19,12 +19,15 @@ from duplistatus.notifications.channel_settings import (
     ChannelIn,
     ChannelSettingsError,
     apply_channel,
+    shown_config,
 )
 from duplistatus.notifications.models import (
     DEFAULT_URGENT_KINDS,
     Channel,
     Delivery,
 )
+
+from .auth import may_change
 
 router = Router(tags=["notifications"])
 
@@ -68,7 +71,9 @@ class ChannelOut(Schema):
     health: Health
 
 
-def channel_out(channel: Channel, counts: dict[str, int] | None = None) -> ChannelOut:
+def channel_out(
+    channel: Channel, counts: dict[str, int] | None = None, *, may_edit: bool = True
+) -> ChannelOut:
     if counts is None:
         counts = _counts(Channel.objects.filter(pk=channel.pk))[channel.pk]
     return ChannelOut(
@@ -76,7 +81,7 @@ def channel_out(channel: Channel, counts: dict[str, int] | None = None) -> Chann
         kind=channel.kind,
         name=channel.name,
         enabled=channel.enabled,
-        config=channel.config,
+        config=shown_config(channel, may_edit=may_edit),
         secrets_set=channel.secrets_set,
         event_kinds=channel.event_kinds,
         rate_per_minute=channel.rate_per_minute,
@@ -122,7 +127,8 @@ def _counts(channels: Any) -> dict[int, dict[str, int]]:
 def list_channels(request: HttpRequest) -> list[ChannelOut]:
     channels = list(Channel.objects.all())
     counts = _counts(Channel.objects.all())
-    return [channel_out(c, counts[c.pk]) for c in channels]
+    may_edit = may_change(request)
+    return [channel_out(c, counts[c.pk], may_edit=may_edit) for c in channels]
 
 
 @router.post("/channels", response={201: ChannelOut}, summary="Add a channel")
@@ -143,7 +149,7 @@ def create_channel(request: HttpRequest, body: ChannelIn) -> Status[ChannelOut]:
 
 @router.get("/channels/{channel_id}", response=ChannelOut, summary="One channel")
 def get_channel(request: HttpRequest, channel_id: int) -> ChannelOut:
-    return channel_out(get_object_or_404(Channel, pk=channel_id))
+    return channel_out(get_object_or_404(Channel, pk=channel_id), may_edit=may_change(request))
 
 
 @router.patch(

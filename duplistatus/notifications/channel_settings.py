@@ -2,6 +2,10 @@
 
 Secrets are write-only: a secret not given again keeps its stored value, because neither the
 API nor the pages ever show it back. The kind's pydantic Config validates the merged settings.
+
+Some settings are not secrets to an admin (who sees and edits them) but are to everyone else:
+whoever knows a Discord or Slack webhook URL can post to it, whoever knows an ntfy topic can
+read and post. `shown_config` masks them for viewers and read-only tokens.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator
 from duplistatus import clock
 
 from .channels import KINDS
+from .channels._http import host_of
 from .channels.base import EVENT_KINDS
 from .models import Channel, DeviceGroup
 
@@ -114,3 +119,27 @@ def config_error(exc: pydantic.ValidationError) -> str:
         where = ".".join(str(p) for p in error["loc"]) or "config"
         parts.append(f"{where}: {error['msg']}")
     return "invalid config: " + "; ".join(parts)
+
+
+# Settings that work as credentials: masked for anyone who may not edit channels.
+PRIVATE_FIELDS: dict[str, tuple[str, ...]] = {"webhook": ("url",), "ntfy": ("topic",)}
+MASK = "***"
+
+
+def shown_config(channel: Channel, *, may_edit: bool) -> dict[str, Any]:
+    """The channel's config as `may_edit` (an admin) or anyone else may see it: for the
+    others, a webhook URL keeps only its scheme and host, an ntfy topic nothing."""
+    config = dict(channel.config)
+    if may_edit:
+        return config
+    for name in PRIVATE_FIELDS.get(channel.kind, ()):
+        value = config.get(name)
+        if isinstance(value, str) and value:
+            config[name] = mask(value)
+    return config
+
+
+def mask(value: str) -> str:
+    if "://" in value:
+        return f"{value.split('://', 1)[0]}://{host_of(value)}/{MASK}"
+    return MASK

@@ -186,6 +186,7 @@ def build_delivery(
         payload=payload,
         tags=list(message.tags or messages.TAGS.get(kind, ())),
         click_url=values.get("run_url") or values.get("job_url") or "",
+        detail=message.note[:1000],
         status=Delivery.Status.QUEUED,
         created_at=now,
         next_attempt_at=now,
@@ -411,7 +412,8 @@ def _send(delivery: Delivery, now: datetime, transport: _Transport) -> str:
         status=Delivery.Status.SENT,
         sent_at=sent_at,
         latency_ms=latency,
-        detail=result.detail[:2000],
+        # A note from rendering (the built-in text was sent) stays beside the reply.
+        detail="; ".join(filter(None, (delivery.detail, result.detail)))[:2000],
         last_error="",
         claimed_until=None,
     )

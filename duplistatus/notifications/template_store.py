@@ -498,7 +498,8 @@ def preview(
         values = templates.run_context(run, kind)
     else:
         values = templates.sample_context(kind, base_url=messages.base_url())
-    return Preview(template, values, templates.render_template(template, values))
+    rendered = templates.render_template(template, values, seconds=templates.PREVIEW_SECONDS)
+    return Preview(template, values, rendered)
 
 
 # --------------------------------------------------------------------------- for resolve()

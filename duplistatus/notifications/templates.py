@@ -18,8 +18,16 @@ kind and channel kind, the saved one for the kind on all channels, the built-in 
 the channel kind (e-mail: HTML, ntfy: Markdown), the plain built-in. Saved templates are
 cached per process (see `_saved_templates`); `template_store` holds the models and writes.
 
-A saved template that fails at send time (say, arithmetic on a value that turned out empty)
-never loses the notification: `render_message` logs it and falls back to the built-in text.
+Limits. The sandbox also bounds what a template may cost (see MAX_STEPS and its neighbours):
+time, loop rounds and calls, the length of any string it builds, the size of numbers, widths,
+and how big a template may be to compile. The checks are cooperative (a thread cannot be
+stopped from outside): loop rounds and calls count steps and watch the clock, operators and
+filters that could build a huge value are refused before they run.
+
+A saved template that fails at send time (say, arithmetic on a value that turned out empty,
+or a limit that real data reaches and the sample data did not) never loses the notification:
+`render_message` logs it, falls back to the built-in text and says so in `Rendered.note`,
+which the delivery log shows.
 """
 
 from __future__ import annotations
@@ -38,9 +46,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, filters, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import (
+    ImmutableSandboxedEnvironment,
+    SandboxedEnvironment,
+    SandboxedEscapeFormatter,
+    SandboxedFormatter,
+)
+from jinja2.utils import pass_environment, pass_eval_context
+from markupsafe import Markup
 
 log = logging.getLogger(__name__)
 
@@ -448,23 +464,299 @@ def span_in(text: Any, language: str) -> str:
     return _SPAN_WORD.sub(lambda m: words[m.group(0)], text) if words else text
 
 
-class _Sandbox(SandboxedEnvironment):
-    """Jinja's sandbox, plus a bound on the operators that build huge values from small ones."""
+# Limits. A template is code that any signed-in user can run in a preview and that the
+# worker runs for every message, and a thread cannot be stopped from outside, so the sandbox
+# checks as it goes: each loop round and call counts against MAX_STEPS and the clock; an
+# operation that could build a huge string or number is refused before it runs.
+MAX_STRING = MAX_OUTPUT  # characters in any string or list a template builds
+MAX_INT_BITS = 4096  # about 1,230 digits: far more than any count or size needs
+MAX_WIDTH = 1000  # padding, indent and format widths
+MAX_STEPS = 100_000  # loop rounds and calls in one render
+PREVIEW_SECONDS = 0.25  # a preview and the check before a save
+SEND_SECONDS = 1.0  # a message the worker renders (each of title and body)
 
-    intercepted_binops = frozenset({"*", "**"})
+
+class TemplateLimitError(SecurityError):
+    """A template went past one of the limits above."""
+
+
+@dataclass
+class _Budget:
+    deadline: float
+    seconds: float
+    steps: int = 0
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("template_budget", default=None)
+
+
+def _count_step() -> None:
+    budget = _budget.get()
+    if budget is None:
+        return
+    budget.steps += 1
+    if budget.steps > MAX_STEPS:
+        raise TemplateLimitError(
+            f"the template repeats too often (more than {MAX_STEPS:,} loop rounds and calls)"
+        )
+    if time.monotonic() > budget.deadline:
+        raise TemplateLimitError(
+            f"the template takes too long (more than {budget.seconds * 1000:.0f} ms)"
+        )
+
+
+def _check_length(length: int, what: str = "a value") -> None:
+    if length > MAX_STRING:
+        raise TemplateLimitError(f"{what} would be longer than {MAX_STRING:,} characters")
+
+
+def _check_width(width: Any) -> None:
+    if isinstance(width, int) and abs(width) > MAX_WIDTH:
+        raise TemplateLimitError(f"widths above {MAX_WIDTH} are not allowed")
+
+
+def _check_result(value: Any) -> Any:
+    if isinstance(value, str | list | tuple | dict):
+        _check_length(len(value))
+    elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+        raise TemplateLimitError(_TOO_BIG)
+    return value
+
+
+_TOO_BIG = f"a number would have more than {MAX_INT_BITS * 3 // 10:,} digits"
+# A printf directive's width and precision: '%-10s', '%.3f', '%*d'.
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d*)(?:\.(\*|\d*))?")
+# A str.format spec's width and precision: '>10', '0=8.2f'.
+_FORMAT_SPEC = re.compile(r"(\d+)?(?:[,_])?(?:\.(\d+))?[a-zA-Z%]?$")
+
+
+def _check_percent_format(text: str) -> None:
+    for match in _PERCENT_SPEC.finditer(text):
+        for number in match.groups():
+            if number == "*":
+                raise TemplateLimitError("'*' widths are not allowed; write the number")
+            if number:
+                _check_width(int(number))
+
+
+def _check_replace(text: str, old: str, new: str, count: Any = None) -> None:
+    if len(new) <= len(old):
+        return
+    times = text.count(old) if old else len(text) + 1
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    _check_length(len(text) + times * (len(new) - len(old)))
+
+
+def _check_join(parts: list[Any], separator: str) -> None:
+    _check_length(sum(len(str(part)) for part in parts) + len(separator) * max(len(parts) - 1, 0))
+
+
+def _check_str_method(text: str, name: str, args: tuple, kwargs: dict) -> tuple:
+    """Refuse a str method call whose result would be too long; returns the arguments (a
+    generator given to join is read into a list so that it can be measured)."""
+    if name in ("ljust", "rjust", "center", "zfill") and args:
+        _check_length(args[0] if isinstance(args[0], int) else 0)
+    elif name == "expandtabs":
+        size = args[0] if args else kwargs.get("tabsize", 8)
+        if isinstance(size, int):
+            _check_length(len(text) + text.count("\t") * size)
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(text, str(args[0]), str(args[1]), args[2] if len(args) > 2 else None)
+    elif name == "join" and args:
+        parts = list(args[0])
+        _check_join(parts, text)
+        args = (parts, *args[1:])
+    return args
+
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, plus a step count in every loop round and a length check
+    before every `~` concatenation."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # Jinja has no node for "count a step" (nor allows new node types): the loop body
+        # starts with a statement that names the counter, which visit_ExprStmt calls.
+        node.body = [nodes.ExprStmt(nodes.EnvironmentAttribute("count_step")), *node.body]
+        super().visit_For(node, frame)
+
+    def visit_ExprStmt(self, node: nodes.ExprStmt, frame: Frame) -> None:
+        if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name == "count_step":
+            self.writeline("environment.count_step()")
+        else:
+            super().visit_ExprStmt(node, frame)
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # As Jinja's, with the parts measured before they are joined.
+        if frame.eval_ctx.volatile:
+            join = "(markup_join if context.eval_ctx.volatile else str_join)"
+        elif frame.eval_ctx.autoescape:
+            join = "markup_join"
+        else:
+            join = "str_join"
+        self.write(f"environment.bounded_join({join}, (")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _bounded_concat(parts: Any) -> str:
+    """Joins what a block, a macro or a {% set %} … {% endset %} captured."""
+    parts = list(parts)
+    _check_join(parts, "")
+    return "".join(parts)
+
+
+@pass_eval_context
+def _replace(eval_ctx: Any, s: Any, old: Any, new: Any, count: Any = None) -> str:
+    _check_replace(str(s), str(old), str(new), count)
+    return filters.do_replace(eval_ctx, s, old, new, count)
+
+
+def _center(value: Any, width: int = 80) -> str:
+    _check_width(width)
+    return filters.do_center(value, width)
+
+
+def _indent(s: Any, width: Any = 4, first: bool = False, blank: bool = False) -> str:
+    text = str(s)
+    indention = len(width) if isinstance(width, str) else width
+    _check_width(indention)
+    _check_length(len(text) + (text.count("\n") + 1) * max(indention, 0))
+    return filters.do_indent(s, width, first, blank)
+
+
+def _format(value: Any, *args: Any, **kwargs: Any) -> str:
+    _check_percent_format(str(value))
+    return _check_result(filters.do_format(value, *args, **kwargs))
+
+
+@pass_eval_context
+def _join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    parts = list(value)
+    _check_join(parts if attribute is None else [], str(d))
+    return _check_result(filters.sync_do_join(eval_ctx, parts, d, attribute))
+
+
+def _batch(value: Any, linecount: int, fill_with: Any = None) -> Any:
+    _check_length(linecount if isinstance(linecount, int) else 0, "a batch")
+    return filters.do_batch(value, linecount, fill_with)
+
+
+def _slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    _check_length(slices if isinstance(slices, int) else 0, "a slice")
+    return filters.sync_do_slice(value, slices, fill_with)
+
+
+@pass_environment
+def _wordwrap(
+    environment: Any,
+    s: Any,
+    width: int = 79,
+    break_long_words: bool = True,
+    wrapstring: str | None = None,
+    break_on_hyphens: bool = True,
+) -> str:
+    text = str(s)
+    if isinstance(width, int) and width > 0:
+        _check_length(len(text) + (len(text) // width + 1) * len(wrapstring or "\n"))
+    return filters.do_wordwrap(
+        environment, s, width, break_long_words, wrapstring, break_on_hyphens
+    )
+
+
+_GUARDED_FILTERS = {
+    "replace": _replace,
+    "center": _center,
+    "indent": _indent,
+    "format": _format,
+    "join": _join,
+    "batch": _batch,
+    "slice": _slice,
+    "wordwrap": _wordwrap,
+}
+
+
+class _SandboxedFormatter(SandboxedFormatter):
+    """str.format with its widths bounded (checked after nested fields are filled in)."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        spec = _FORMAT_SPEC.search(format_spec)
+        if spec:
+            for number in spec.groups():
+                if number:
+                    _check_width(int(number))
+        return super().format_field(value, format_spec)
+
+
+class _SandboxedEscapeFormatter(_SandboxedFormatter, SandboxedEscapeFormatter):
+    pass
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox (lists and dicts cannot be changed in place), within the limits above."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    concat = staticmethod(_bounded_concat)  # type: ignore[assignment]
+
+    count_step = staticmethod(_count_step)
+
+    @staticmethod
+    def bounded_join(join: Any, parts: tuple) -> Any:
+        parts = tuple(map(filters.soft_str, parts))
+        _check_join(list(parts), "")
+        return join(parts)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _count_step()
         if operator == "*":
             for sequence, times in ((left, right), (right, left)):
-                if (
-                    isinstance(sequence, str | list | tuple)
-                    and isinstance(times, int)
-                    and len(sequence) * times > MAX_OUTPUT
-                ):
-                    raise SecurityError("the result of * would be too long")
-        if operator == "**" and isinstance(right, int) and abs(right) > 64:
-            raise SecurityError("exponents above 64 are not allowed")
-        return super().call_binop(context, operator, left, right)
+                if isinstance(sequence, str | list | tuple) and isinstance(times, int):
+                    _check_length(len(sequence) * times)
+            if isinstance(left, int) and isinstance(right, int):
+                if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                    raise TemplateLimitError(_TOO_BIG)
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int):
+            if abs(left) > 1 and right > 0 and left.bit_length() * right > MAX_INT_BITS + right:
+                raise TemplateLimitError(_TOO_BIG)
+        elif operator == "+" and isinstance(left, str | list | tuple):
+            if isinstance(right, str | list | tuple):
+                _check_length(len(left) + len(right))
+        elif operator == "%" and isinstance(left, str):
+            _check_percent_format(left)
+        return _check_result(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        _count_step()
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str) and not isinstance(owner, type):
+            args = _check_str_method(owner, getattr(__obj, "__name__", ""), args, kwargs)
+        return _check_result(super().call(__context, __obj, *args, **kwargs))
+
+    def wrap_str_format(self, value: Any) -> Any:
+        wrapper = super().wrap_str_format(value)
+        if wrapper is None:
+            return None
+        # Jinja's wrapper, with our formatter (widths bounded) in place of its own.
+        owner = value.__self__
+        formatter = (
+            _SandboxedEscapeFormatter(self, escape=owner.escape)
+            if isinstance(owner, Markup)
+            else _SandboxedFormatter(self)
+        )
+        is_format_map = value.__name__ == "format_map"
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if is_format_map:
+                if kwargs or len(args) != 1:
+                    raise TypeError("format_map() takes exactly one argument")
+                kwargs, args = args[0], ()
+            return type(owner)(formatter.vformat(owner, args, kwargs))
+
+        return bounded
 
 
 def to_jinja(text: str) -> str:
@@ -473,21 +765,59 @@ def to_jinja(text: str) -> str:
 
 
 @lru_cache(maxsize=4)
-def _environment(autoescape: bool) -> SandboxedEnvironment:
+def _environment(autoescape: bool, markdown: bool = False) -> SandboxedEnvironment:
     env = _Sandbox(
         autoescape=autoescape,
+        finalize=_mark_value if markdown else None,
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
     )
     env.filters["span_in"] = span_in
+    env.filters.update(_GUARDED_FILTERS)
+    env.globals.pop("lipsum", None)  # lipsum(n) writes n paragraphs: nothing a message needs
     return env
 
 
+MAX_TOKENS = 2_500  # names, operators, values and runs of text in one text: compiling takes
+# about 0.1 ms each, so checking the biggest template allowed stays well under a second
+
+
+def _parse(env: SandboxedEnvironment, source: str) -> nodes.Template:
+    """Parse a template's source (after to_jinja); TemplateSyntaxError also for a template
+    too big or too deeply nested to compile quickly."""
+    for count, _token in enumerate(env.lex(source), 1):
+        if count > MAX_TOKENS:
+            raise TemplateSyntaxError(
+                f"the template is too long to compile (more than {MAX_TOKENS:,} names, "
+                "operators and values)",
+                lineno=1,
+            )
+    try:
+        tree = env.parse(source)
+    except RecursionError:
+        raise TemplateSyntaxError(_TOO_DEEP, lineno=1) from None
+    # Compiling an expression takes time that grows with the square of its depth.
+    stack: list[tuple[nodes.Node, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise TemplateSyntaxError(_TOO_DEEP, lineno=node.lineno)
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return tree
+
+
+MAX_DEPTH = 40  # operators, brackets and tags inside one another
+_TOO_DEEP = f"operators, brackets or tags nested too deeply (at most {MAX_DEPTH} levels)"
+
+
 @lru_cache(maxsize=512)
-def _compile(text: str, autoescape: bool) -> Any:
-    return _environment(autoescape).from_string(to_jinja(text))
+def _compile(text: str, autoescape: bool, markdown: bool = False) -> Any:
+    env = _environment(autoescape, markdown)
+    source = to_jinja(text)
+    _parse(env, source)
+    return env.from_string(source)
 
 
 class TemplateError(ValueError):
@@ -501,9 +831,11 @@ class TemplateError(ValueError):
         line: int | None = None,
         column: int | None = None,
         allowed: list[str] | None = None,
+        limit: bool = False,
     ):
         super().__init__(message)
         self.message = message
+        self.limit = limit  # it went past a limit (time, size), rather than being wrong
         self.field = field
         self.line = line
         self.column = column
@@ -540,7 +872,7 @@ def validate(text: str, kind: str, *, field: str = "body", html: bool = False) -
         )
 
     try:
-        tree = env.parse(source)
+        tree = _parse(env, source)
     except TemplateSyntaxError as exc:
         raise fail(f"syntax error: {exc.message}", exc.lineno) from None
     for check in (*tree.find_all(nodes.Filter), *tree.find_all(nodes.Test)):
@@ -571,7 +903,7 @@ def validate(text: str, kind: str, *, field: str = "body", html: bool = False) -
             _column(text, line, name),
         )
     try:
-        render(text, sample_context(kind), html=html)
+        render(text, sample_context(kind), html=html, seconds=PREVIEW_SECONDS)
     except TemplateError as exc:
         raise fail(f"fails with sample data: {exc.message}", exc.line) from None
 
@@ -598,28 +930,116 @@ def _column(text: str, line: int | None, name: str) -> int | None:
 # --------------------------------------------------------------------------- rendering
 
 
-def render(text: str, context: dict[str, Any], *, html: bool = False) -> str:
+def render(
+    text: str,
+    context: dict[str, Any],
+    *,
+    html: bool = False,
+    markdown: bool = False,
+    seconds: float = SEND_SECONDS,
+) -> str:
     """Render with plain data; variables this message does not have are empty. HTML
-    templates escape their variables. Raises TemplateError (with the line, when known)."""
-    values = _BLANK | context
+    templates escape their variables for HTML, Markdown ones for Markdown. Raises
+    TemplateError (with the line, when known), also when the template goes past a limit
+    (time, loop rounds, sizes: see MAX_STEPS)."""
+    values = _BLANK | (_unmarked(context) if markdown else context)
     try:
-        template = _compile(text, html)
+        template = _compile(text, html, markdown)  # cached; its time depends on the length
     except TemplateSyntaxError as exc:
         raise TemplateError(f"syntax error: {exc.message}", line=exc.lineno) from None
+    budget = _Budget(time.monotonic() + seconds, seconds)
+    token = _budget.set(budget)
     parts: list[str] = []
     size = 0
     try:
         for part in template.generate(values):
             size += len(part)
             if size > MAX_OUTPUT:
-                raise TemplateError(f"the output is longer than {MAX_OUTPUT} characters")
+                raise TemplateError(f"the output is longer than {MAX_OUTPUT:,} characters")
+            if time.monotonic() > budget.deadline:
+                _count_step()  # says so
             parts.append(part)
     except TemplateError:
         raise
+    except TemplateLimitError as exc:
+        raise TemplateError(str(exc), line=_template_line(exc), limit=True) from None
     except Exception as exc:  # whatever a user's template does wrong, say it, never crash
         raise TemplateError(f"template failed: {exc}", line=_template_line(exc)) from None
-    output = "".join(parts).strip()
+    finally:
+        _budget.reset(token)
+    output = "".join(parts)
+    if markdown:
+        output = _escape_marked(output)
+    output = output.strip()
     return output if html else _BLANK_LINES.sub("\n\n", output)
+
+
+# Markdown. A report's names and log lines must not become links, images or formatting in a
+# Markdown message (a backup named "[Update now](https://evil.example)"). Jinja's `finalize`
+# marks every {{ value }} with two private-use characters; after rendering, a marked value
+# is escaped with backslashes, or, inside a ``` code block (where backslashes would show),
+# only kept from closing the block. The plain-text body (markdown_to_text) drops the
+# backslashes again, so it shows the values as they are.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+# Addresses stay as they are, so that they still become links; anything else that could
+# start a link, an image, HTML, emphasis, code, a heading, a quote or a table gets a '\'.
+_MD_URL = re.compile(r"(https?://[^\s\[\]()<>*`\\]+)")
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]()<>#~|!]")
+_BACKTICKS = re.compile(r"`{3,}")
+
+
+def _mark_value(value: Any) -> Any:
+    if isinstance(value, str) and _OPEN not in value:  # a captured block is marked inside
+        return f"{_OPEN}{value}{_CLOSE}"
+    return value
+
+
+def _unmarked(context: dict[str, Any]) -> dict[str, Any]:
+    """The values without the marks (a report could carry them to unmark itself)."""
+    return {
+        name: value.replace(_OPEN, "").replace(_CLOSE, "")
+        if isinstance(value, str) and (_OPEN in value or _CLOSE in value)
+        else value
+        for name, value in context.items()
+    }
+
+
+def escape_markdown(text: str) -> str:
+    if not _MD_SPECIAL.search(text):
+        return text
+    parts = _MD_URL.split(text)  # text, address, text, …
+    parts[::2] = [_MD_SPECIAL.sub(r"\\\g<0>", part) for part in parts[::2]]
+    return "".join(parts)
+
+
+def _escape_marked(text: str) -> str:
+    if _OPEN not in text:
+        return text
+    out: list[str] = []
+    fenced = False
+    line_start = True  # whether the next character begins a line
+    position = 0
+    while (opening := text.find(_OPEN, position)) >= 0:
+        closing = text.find(_CLOSE, opening)
+        literal = text[position:opening]
+        if literal:
+            if "```" in literal:
+                lines = literal.split("\n")[0 if line_start else 1 :]
+                fences = sum(line.lstrip(" \t").startswith("```") for line in lines)
+                fenced ^= fences % 2 == 1
+            line_start = literal.endswith("\n")
+        value = text[opening + 1 : closing]
+        if fenced:
+            if "```" in value:
+                value = _BACKTICKS.sub(lambda m: "\u200b".join(m.group(0)), value)
+        else:
+            value = escape_markdown(value)
+        out += (literal, value)
+        if value:
+            line_start = value.endswith("\n")
+        position = closing + 1
+    out.append(text[position:])
+    return "".join(out)
 
 
 _BLANK_LINES = re.compile(r"\n[ \t]*\n(?:[ \t]*\n)+")
@@ -642,6 +1062,7 @@ class Rendered:
     html: str = ""
     priority: int | None = None
     tags: tuple[str, ...] = ()
+    note: str = ""  # why the built-in text was sent instead (for the delivery log)
 
     def priority_for(self, asked: int | None, default: int) -> int:
         """The delivery's priority: a rule that raised it (an escalation) wins, then the
@@ -651,18 +1072,20 @@ class Rendered:
         return self.priority or asked or default
 
 
-def render_template(template: ResolvedTemplate, values: dict[str, Any]) -> Rendered:
-    """Render title and body; raises TemplateError."""
-    title = " ".join(render(template.title, values).split())
+def render_template(
+    template: ResolvedTemplate, values: dict[str, Any], *, seconds: float = SEND_SECONDS
+) -> Rendered:
+    """Render title and body (each within `seconds`); raises TemplateError."""
+    title = " ".join(render(template.title, values, seconds=seconds).split())
     markdown = html = ""
     if template.format == "html":
-        html = render(template.body, values, html=True)
+        html = render(template.body, values, html=True, seconds=seconds)
         body = html_to_text(html)
     elif template.format == "markdown":
-        markdown = render(template.body, values)
+        markdown = render(template.body, values, markdown=True, seconds=seconds)
         body = markdown_to_text(markdown)
     else:
-        body = render(template.body, values)
+        body = render(template.body, values, seconds=seconds)
     return Rendered(title, body, markdown, html, template.priority, template.tags)
 
 
@@ -674,17 +1097,16 @@ def render_message(
     try:
         return render_template(template, values)
     except TemplateError as exc:
-        log.warning(
-            "the %s template for %s failed (%s); sending the built-in text",
-            kind,
-            channel_kind or "all channels",
-            exc.message,
+        note = (
+            f"the {kind} template for {channel_kind or 'all channels'} failed "
+            f"({exc.message}); sent the built-in text"
         )
+        log.warning("%s", note)
     try:
-        return render_template(builtin(kind, channel_kind), values)
+        return replace(render_template(builtin(kind, channel_kind), values), note=note)
     except (TemplateError, KeyError):
         facts = "\n".join(f"{k}: {v}" for k, v in sorted(values.items()) if v not in ("", None))
-        return Rendered(f"duplistatus: {kind}", facts)
+        return Rendered(f"duplistatus: {kind}", facts, note=note)
 
 
 # ------------------------------------------------------------------------- HTML, Markdown → text
@@ -811,11 +1233,12 @@ def html_to_text(html: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\(([^)\s]*)\)")
-_MD_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_MD_CODE = re.compile(r"`([^`\n]+)`")
+# Escaped characters (`\[`) start nothing, hence the (?<!\\).
+_MD_LINK = re.compile(r"(?<!\\)(!?)\[([^\]\n]*)\]\(([^)\s]*)\)")
+_MD_STRONG = re.compile(r"(?<!\\)(\*\*|__)(?=\S)(.+?)(?<=\S)(?<!\\)\1")
+_MD_CODE = re.compile(r"(?<!\\)`([^`\n]+)(?<!\\)`")
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>])")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>~|])")
 
 
 def _md_link(match: re.Match[str]) -> str:

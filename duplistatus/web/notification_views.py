@@ -20,13 +20,14 @@ from django.views.decorators.http import require_POST
 
 from duplistatus import clock
 from duplistatus.accounts import audit
-from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
+from duplistatus.accounts.roles import admin_required, admin_to_change, is_admin, login_required
 from duplistatus.api.notify import _counts
 from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import (
     ChannelIn,
     ChannelSettingsError,
     apply_channel,
+    shown_config,
 )
 from duplistatus.notifications.channels import ntfy
 from duplistatus.notifications.channels.base import EVENT_KINDS
@@ -140,10 +141,12 @@ LABELS = {setting.name: setting.label for setting in COMMON}
 def channels(request: HttpRequest) -> HttpResponse:
     rows = list(Channel.objects.all())
     counts = _counts(Channel.objects.all())
+    admin = is_admin(request.user)
     for channel in rows:
         channel.queued = counts[channel.pk]["queued"]
         channel.dead = counts[channel.pk]["dead"]
-        channel.subscribe = _subscribe(channel)
+        # The subscribe link holds the topic, which lets anyone read the channel.
+        channel.subscribe = _subscribe(channel) if admin else None
     return render(
         request,
         "web/settings_notifications.html",
@@ -183,7 +186,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             return redirect("web:settings-notifications")
         shown = _posted(request.POST, kind)
     else:
-        shown = _stored(channel) if channel else _stored(Channel(kind=kind, name="", config={}))
+        shown = _stored(channel or Channel(kind=kind, name="", config={}), is_admin(request.user))
     fields = [
         {
             "setting": s,
@@ -342,10 +345,11 @@ def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
     return shown
 
 
-def _stored(channel: Channel) -> dict[str, Any]:
+def _stored(channel: Channel, may_edit: bool) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": channel.name, "enabled": channel.enabled}
+    config = shown_config(channel, may_edit=may_edit)
     for s in SETTINGS[channel.kind]:
-        value = channel.config.get(s.name)
+        value = config.get(s.name)
         if s.type == "list" and isinstance(value, list):
             value = ", ".join(value)
         if s.type != "secret":

@@ -174,6 +174,25 @@ def test_health(client):
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.django_db(transaction=True)
+def test_health_tells_anonymous_callers_nothing_about_the_database(client):
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    missing = "ds_no_such_database" if connection.vendor == "postgresql" else "/nonexistent/x.db"
+    connection.close()
+    connection.settings_dict["NAME"] = missing
+    try:
+        response = client.get("/api/health")
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = name
+    assert response.status_code == 503
+    # Once: {"status": "error", "database": "connection to server at \"db\" (10.0.0.5), port
+    # 5432 failed: FATAL: database \"…\" does not exist"}.
+    assert response.json() == {"status": "degraded", "database": "unavailable"}
+
+
 def test_openapi_docs_list_the_endpoints(client):
     assert client.get("/api/docs").status_code == 200
     paths = client.get("/api/openapi.json").json()["paths"]

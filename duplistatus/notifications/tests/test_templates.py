@@ -139,7 +139,7 @@ def test_output_is_bounded():
 # --------------------------------------------------------------------------- formats
 
 
-def test_html_escapes_variables_plain_and_markdown_do_not():
+def test_variables_are_escaped_for_html_and_markdown_and_plain_text_is_untouched():
     values = sample_context("error") | {"server_alias": "<script>alert(1)</script>"}
     html = render_template(templates.builtin("error", "email"), values)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html.html
@@ -148,7 +148,33 @@ def test_html_escapes_variables_plain_and_markdown_do_not():
     plain = render_template(templates.builtin("error"), values)
     assert "<script>alert(1)</script>" in plain.body and not plain.html
     markdown = render_template(templates.builtin("error", "ntfy"), values)
-    assert "<script>alert(1)</script>" in markdown.markdown
+    assert "\\<script\\>alert\\(1\\)\\</script\\>" in markdown.markdown
+    assert "on <script>alert(1)</script> failed" in markdown.body
+
+
+def test_a_report_name_cannot_put_a_link_into_a_markdown_message():
+    name = "[Update now](https://evil.example/x) *urgent* <b>x</b> C:\\Temp\\a_b"
+    log = "2026-03-02 [Error] ```\n[click](https://evil.example)"
+    values = sample_context("error") | {"backup_name": name, "log_text": log}
+    message = render_template(templates.builtin("error", "ntfy"), values)
+    # Escaped: shown as written, no link, no emphasis, no HTML.
+    assert message.markdown.startswith(
+        "**\\[Update now\\]\\(https://evil.example/x\\) \\*urgent\\* \\<b\\>x\\</b\\> "
+        "C:\\\\Temp\\\\a\\_b** on **Office NAS** failed"
+    )
+    # In the code block the log stays literal, and cannot close the block early.
+    assert "```\n2026-03-02 [Error] `\u200b`\u200b`\n[click](https://evil.example)\n```" in (
+        message.markdown
+    )
+    assert message.markdown.endswith("[Open the run](http://localhost:9666/runs/1/)")
+    # The plain-text body shows the name exactly as it is.
+    assert message.body.startswith(f"{name} on Office NAS failed")
+    custom = ResolvedTemplate("t", "{backup_name}: {summary_text}", format="markdown")
+    summary = "nas / Photos — Error http://localhost:9666/jobs/1/"
+    rendered = render_template(custom, values | {"summary_text": summary})
+    assert rendered.markdown.endswith(f": {summary}")  # addresses stay links
+    plain = render_template(ResolvedTemplate("t", "{backup_name}"), values)
+    assert plain.body == name  # plain templates are untouched
 
 
 def test_html_becomes_readable_text():

@@ -5,6 +5,7 @@ real ntfy receiver, and a customized template reaching real receivers after an u
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -279,6 +280,19 @@ def test_preview_with_sample_data(auth_client):
     assert broken.json()["line"] == 2 and "backup_name" in broken.json()["allowed"]
 
 
+def test_a_hostile_preview_is_refused_quickly_with_the_limit_it_hit(auth_client):
+    doubling = (
+        "{% set ns = namespace(s='x') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s|length }}"
+    )
+    started = time.monotonic()
+    response = post(auth_client, "/api/v1/templates/preview", ERROR_TEMPLATE | {"body": doubling})
+    # The render stops at 250 ms; parsing and checking come on top (on a busy machine too).
+    assert time.monotonic() - started < 3
+    assert response.status_code == 400
+    assert "longer than 200,000 characters" in response.json()["error"]
+
+
 def test_preview_with_an_uploaded_run(client, auth_client):
     body, content_type = corpus_body(FATAL)
     assert client.post("/api/upload", data=body, content_type=content_type).status_code == 200
@@ -360,6 +374,32 @@ def test_a_customized_error_template_is_what_receivers_get(client, auth_client, 
     assert "markdown" not in published  # a plain template is sent as plain text
     delivery = Delivery.objects.get()
     assert delivery.kind == "error" and delivery.priority == 2
+
+
+def test_a_template_that_hits_a_limit_when_sent_gets_the_builtin_and_the_log_says_so(
+    client, auth_client, peer
+):
+    add_channel(auth_client, "ntfy", {"server_url": peer.url, "topic": "backups"})
+    # Fine with the sample data (Documents); a loop in a loop for the real job (Photos).
+    body = (
+        "{% if backup_name != 'Documents' %}{% for a in range(100000) %}"
+        "{% for b in range(100000) %}{% endfor %}{% endfor %}{% endif %}{backup_name}"
+    )
+    create(auth_client, body=body)
+    clock.set(T0 + timedelta(minutes=2))
+    upload(client)
+    started = time.monotonic()
+    run_worker()
+    assert time.monotonic() - started < 10  # once: hours, with the worker stuck in the loop
+
+    [request] = peer.received
+    assert request.json()["title"] == "❌ Photos on nas: Error"  # the built-in text
+    [entry] = auth_client.get("/api/v1/deliveries").json()  # the delivery log
+    assert entry["status"] == "sent"
+    assert entry["detail"].startswith(
+        "the error template for ntfy failed (the template repeats too often (more than "
+        "100,000 loop rounds and calls)); sent the built-in text"
+    )
 
 
 def test_email_html_escapes_the_server_name_and_the_text_part_does_not(
