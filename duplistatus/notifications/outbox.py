@@ -30,7 +30,7 @@ import pydantic
 from django.db import transaction
 from django.db.models import Count, F, Q
 
-from duplistatus import clock, crypto
+from duplistatus import clock, crypto, wakeup
 from duplistatus.backups.models import Event, MonitoringDefaults
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
@@ -542,12 +542,14 @@ def send_test(channel: Channel) -> Delivery:
 
 
 def retry(delivery: Delivery) -> Delivery:
-    """Queue a dead (or waiting) delivery again, now."""
+    """Queue a dead (or waiting) delivery again, now, and wake the workers to send it (a
+    sleeping worker would otherwise see it only at its next scan, up to a minute later)."""
     Delivery.objects.filter(pk=delivery.pk).exclude(status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED,
         next_attempt_at=clock.now(),
         claimed_until=None,
     )
+    wakeup.wake_on_commit()
     delivery.refresh_from_db()
     return delivery
 
