@@ -279,7 +279,7 @@ def _batch(
             body_markdown="\n".join(lines),
             body_html=text_to_html("\n".join(lines)),
             payload={"type": "summary", "items": [d.payload for d in foldable]},
-            click_url=messages.base_url() + "/",
+            click_url=messages.page_url("web:dashboard"),
             created_at=now,
             next_attempt_at=now,
         )
@@ -533,7 +533,7 @@ def to_message(delivery: Delivery) -> Message:
 def send_test(channel: Channel) -> Delivery:
     """A test message through the same path as every other delivery, sent right away."""
     now = clock.now()
-    values = {"event_kind": "test", "job_url": messages.base_url() + "/"}
+    values = {"event_kind": "test", "job_url": messages.page_url("web:dashboard")}
     delivery = build_delivery(channel, "test", values, now)
     delivery.save()
     claim_and_send(delivery, now)

@@ -22,6 +22,7 @@ from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.api.notify import _counts
+from duplistatus.notifications import messages as notification_messages
 from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import (
     ChannelIn,
@@ -147,7 +148,14 @@ def channels(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/settings_notifications.html",
-        {"channels": rows, "kinds": KIND_NAMES, "nav": "settings", "section": "notifications"},
+        {
+            "channels": rows,
+            "kinds": KIND_NAMES,
+            "nav": "settings",
+            "section": "notifications",
+            "base_url": notification_messages.base_url(),
+            "base_url_is_guessed": notification_messages.base_url_is_guessed(),
+        },
     )
 
 

@@ -292,7 +292,7 @@ def test_preview_with_an_uploaded_run(client, auth_client):
     preview = post(auth_client, "/api/v1/templates/preview", template).json()
     assert preview["title"] == f"Fatal: {run.job.name} on {run.job.server.name}"
     assert preview["text"].startswith(run.exception[:30])
-    assert preview["text"].endswith(f"/runs/{run.pk}/")
+    assert preview["text"].endswith(f"/runs/{run.pk}")
     assert preview["variables"]["backup_name"] == run.job.name
 
     overdue = {"kind": "overdue", "title": "{backup_name}", "body": "{backup_interval}"}
