@@ -161,7 +161,7 @@ def build_delivery(
     )
     title, body = message.title, message.body
     payload = (
-        messages.payload(event, kind, title, body, values)
+        privacy.apply_to_payload(channel, messages.payload(event, kind, title, body, values))
         if event
         else {
             "type": kind,

@@ -217,3 +217,29 @@ def test_channels_page_says_when_the_link_address_is_a_guess(admin_client, monke
     monkeypatch.setenv("DUPLISTATUS_BASE_URL", "https://backups.example.com")
     html = admin_client.get("/settings/notifications").content.decode()
     assert "https://backups.example.com" in html and "This address is a guess" not in html
+
+
+def test_a_private_channel_receives_no_server_name_machine_id_log_or_path(
+    client, auth_client, receivers
+):
+    arrived = send_every_kind(
+        client, auth_client, receivers, use_server_alias=True, hide_log_text=True, hide_paths=True
+    )
+    for channel_kind, texts in arrived.by_kind.items():
+        for text in texts:
+            for secret in (SERVER_NAME, MACHINE_ID, "disk full", "/home/ann", "private-letter"):
+                assert secret not in text, (
+                    f"{secret!r} reached the {channel_kind} receiver:\n{text}"
+                )
+    assert ALIAS in arrived.everything()
+    webhook = [json.loads(text.split("\n", 1)[1]) for text in arrived.by_kind["webhook"]]
+    servers = [doc["server"] for doc in webhook if doc.get("server")]
+    assert servers and all(s["name"] == ALIAS for s in servers)
+
+
+def test_a_channel_without_privacy_receives_the_facts(client, auth_client, receivers):
+    arrived = send_every_kind(client, auth_client, receivers)
+    for channel_kind in ("ntfy", "email", "apprise", "webhook"):
+        assert SERVER_NAME in "\n".join(arrived.by_kind[channel_kind]), channel_kind
+    assert "disk full" in arrived.everything()
+    assert MACHINE_ID in "\n".join(arrived.by_kind["webhook"])
