@@ -123,12 +123,13 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                     now=now,
                     default_priority=messages.PRIORITY,
                     fallback_tz=schedule.tz,
+                    urgent_kinds=DEFAULT_URGENT_KINDS,
                 )
                 if not chosen:
                     continue
                 values = messages.context(event, now=now, schedule=schedule)
-                deliveries += [
-                    build_delivery(
+                for r in chosen:
+                    delivery = build_delivery(
                         r.channel,
                         r.kind,
                         values,
@@ -137,8 +138,12 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                         priority=r.priority,
                         group=r.group,
                     )
-                    for r in chosen
-                ]
+                    if r.note:
+                        delivery.routing_note = r.note
+                        log.info("%s message for %s: %s", r.kind, job, r.note)
+                    if r.suppressed:
+                        delivery.status = Delivery.Status.SUPPRESSED
+                    deliveries.append(delivery)
             Delivery.objects.bulk_create(deliveries)
             written += len(deliveries)
     return written

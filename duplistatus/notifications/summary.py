@@ -118,7 +118,12 @@ def purge_delivery_log(now: datetime | None = None) -> int:
     """Forget finished deliveries older than each channel's retention."""
     now = now or clock.now()
     removed = 0
-    finished = [Delivery.Status.SENT, Delivery.Status.DEAD, Delivery.Status.BATCHED]
+    finished = [
+        Delivery.Status.SENT,
+        Delivery.Status.DEAD,
+        Delivery.Status.BATCHED,
+        Delivery.Status.SUPPRESSED,
+    ]
     for channel_id, days in Channel.objects.values_list("pk", "log_retention_days"):
         removed += Delivery.objects.filter(
             channel_id=channel_id, status__in=finished, created_at__lt=now - timedelta(days=days)

@@ -268,7 +268,11 @@ def deliveries(request: HttpRequest) -> HttpResponse:
             "channels": Channel.objects.all(),
             "status": status,
             "channel": channel,
-            "retryable": (Delivery.Status.DEAD, Delivery.Status.RETRYING),
+            "retryable": (
+                Delivery.Status.DEAD,
+                Delivery.Status.RETRYING,
+                Delivery.Status.SUPPRESSED,
+            ),
             "queue": outbox.backlog(clock.now()),
             "nav": "settings",
             "section": "deliveries",
