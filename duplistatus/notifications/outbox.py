@@ -489,6 +489,12 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
         and Delivery.objects.filter(event_id=delivery.event_id, channel=device).exists()
     ):
         return None
+    message = delivery
+    if delivery.event_id and privacy.settings(device) != privacy.settings(delivery.channel):
+        # The message was rendered for a device that may see more than this one.
+        event = Event.objects.select_related("job__server", "run").get(pk=delivery.event_id)
+        values = messages.context(event, now=now)
+        message = build_delivery(device, delivery.kind, values, now, event=event)
     backup = Delivery.objects.create(
         channel=device,
         event_id=delivery.event_id,
@@ -497,13 +503,13 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
         failover_from=delivery,
         kind=delivery.kind,
         priority=delivery.priority,
-        title=delivery.title,
-        body=delivery.body,
-        body_markdown=delivery.body_markdown,
-        body_html=delivery.body_html,
-        payload=delivery.payload,
-        tags=delivery.tags,
-        click_url=delivery.click_url,
+        title=message.title,
+        body=message.body,
+        body_markdown=message.body_markdown,
+        body_html=message.body_html,
+        payload=message.payload,
+        tags=message.tags,
+        click_url=message.click_url,
         created_at=now,
         next_attempt_at=now,
     )

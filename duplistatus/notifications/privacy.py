@@ -20,8 +20,12 @@ def hide_paths(text: str) -> str:
     return _PATH.sub(PATH_PLACEHOLDER, text)
 
 
+def settings(channel: Any) -> tuple[bool, bool, bool]:
+    return (channel.hide_log_text, channel.hide_paths, channel.use_server_alias)
+
+
 def is_private(channel: Any) -> bool:
-    return bool(channel.hide_log_text or channel.hide_paths or channel.use_server_alias)
+    return any(settings(channel))
 
 
 def apply(channel: Any, values: dict[str, Any]) -> dict[str, Any]:

@@ -266,6 +266,32 @@ def test_failover_group(client, auth_client, peers):
     ]
 
 
+def test_failover_to_a_private_device_sends_what_it_may_see(client, auth_client, peers):
+    clock.set(T0)
+    rejected, private = peers(Reply(403, {"error": "forbidden"})), peers()
+    group = auth_client.post(
+        "/api/v1/groups", data={"name": "g"}, content_type="application/json"
+    ).json()
+    channel(auth_client, rejected, "a", group_id=group["id"], group_position=0)
+    channel(
+        auth_client,
+        private,
+        "b",
+        group_id=group["id"],
+        group_position=1,
+        use_server_alias=True,
+        hide_log_text=True,
+    )
+    patch(auth_client, "/api/v1/rules", run_destinations=[f"group:{group['id']}"])
+    upload(client, status="Fatal", server="basement-nas", log=["disk full at /srv/x"])
+    Server.objects.update(alias="Office")
+    run_worker()
+    run_worker()
+    assert "disk full" in json.dumps(rejected.received[0].json())
+    [request] = private.received
+    assert "disk full" not in json.dumps(request.json()) and "Office" in request.json()["title"]
+
+
 def test_permanent_failure_fails_over_at_once(client, auth_client, peers):
     clock.set(T0)
     rejected, backup = peers(Reply(403, {"error": "forbidden"})), peers()
