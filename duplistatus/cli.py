@@ -37,6 +37,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    # Links in notifications point here unless DUPLISTATUS_BASE_URL says otherwise.
+    os.environ["DUPLISTATUS_HOST"], os.environ["PORT"] = args.host, str(args.port)
     if args.no_worker:
         os.environ["DUPLISTATUS_INPROCESS_WORKER"] = "0"
     else:

@@ -6,6 +6,7 @@ Each pass: turn new events into deliveries, send what is due, and once a minute 
 schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
 is due, the next scan, or until it is woken: in-process by `wake()` (ingest calls it when a
 report commits), across processes on PostgreSQL by NOTIFY on the `duplistatus` channel.
+Both come from duplistatus/wakeup.py, which the layers below this loop use to wake it.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import logging
 import threading
 from datetime import datetime, timedelta
 
-from django.db import close_old_connections, connection, transaction
+from django.db import close_old_connections, connection
 
 from duplistatus import clock
+from duplistatus.wakeup import NOTIFY_CHANNEL
+from duplistatus.wakeup import event as _wake
 
 log = logging.getLogger(__name__)
 
@@ -25,24 +28,6 @@ SCAN_PERIOD = timedelta(minutes=1)
 # few passes instead of one pass per upload.
 MIN_PASS_GAP_SECONDS = 0.05
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
-NOTIFY_CHANNEL = "duplistatus"
-_wake = threading.Event()
-
-
-def wake() -> None:
-    _wake.set()
-
-
-def wake_on_commit() -> None:
-    """Wake workers once the current transaction commits (in-process and on PostgreSQL)."""
-
-    def signal() -> None:
-        _wake.set()
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
-
-    transaction.on_commit(signal)
 
 
 class Worker:

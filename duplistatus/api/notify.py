@@ -196,6 +196,7 @@ class DeliveryOut(Schema):
     latency_ms: float | None
     last_error: str
     detail: str
+    routing_note: str  # why it went where it did, when its group had no eligible device
 
 
 def delivery_out(d: Delivery) -> DeliveryOut:
@@ -216,6 +217,7 @@ def delivery_out(d: Delivery) -> DeliveryOut:
         latency_ms=d.latency_ms,
         last_error=d.last_error,
         detail=d.detail,
+        routing_note=d.routing_note,
     )
 
 

@@ -125,6 +125,8 @@ class ImportOut(Schema):
     created: list[TemplateOut]
     updated: list[TemplateOut]
     unchanged: list[TemplateOut]
+    # Library installs: the user's own templates left as they were (replace_own=false).
+    kept: list[TemplateOut] = []
 
 
 class VariablesOut(Schema):
@@ -294,6 +296,7 @@ def _import_out(request: HttpRequest, result: Any, action: str) -> ImportOut:
         created=[template_out(t) for t in result.created],
         updated=[template_out(t) for t in result.updated],
         unchanged=[template_out(t) for t in result.unchanged],
+        kept=[template_out(t) for t in result.kept],
     )
 
 
@@ -318,10 +321,14 @@ def library_set(request: HttpRequest, language: str) -> dict:
     "/templates/library/{language}",
     response={200: ImportOut, 400: ImportErrorOut},
     summary="Install the library's templates for a language (for every channel kind)",
+    description="Your own templates of those kinds (texts that are no library's) are kept, "
+    "and listed under `kept`, unless `replace_own=true`; a replaced one stays as a version.",
 )
-def install_library(request: HttpRequest, language: str) -> Status[Any]:
+def install_library(request: HttpRequest, language: str, replace_own: bool = False) -> Status[Any]:
     try:
-        result = template_store.install_library(language, changed_by=_who(request))
+        result = template_store.install_library(
+            language, replace_own=replace_own, changed_by=_who(request)
+        )
     except KeyError:
         raise HttpError(404, f"no library for language {language!r}") from None
     except ImportInvalid as exc:  # a broken library file is our bug; say so plainly

@@ -14,7 +14,7 @@ from datetime import datetime
 import zstandard
 from django.db import IntegrityError, connection, transaction
 
-from duplistatus import worker
+from duplistatus import wakeup
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
@@ -142,7 +142,7 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
             details={"status": run.status, "server_id": server.pk},
         )
         job_changes.update(_job_changes(job, run, now))
-        worker.wake_on_commit()  # notifications go out promptly, after the response
+        wakeup.wake_on_commit()  # notifications go out promptly, after the response
     if job_changes:
         BackupJob.objects.filter(pk=job.pk).update(**job_changes)
     return run

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 
-from duplistatus import clock
+from duplistatus import clock, wakeup
 from duplistatus.backups.models import BackupJob, BackupRun, Event, MonitoringDefaults, Server
 
 from . import schedule as plan
@@ -224,9 +224,7 @@ def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
         with transaction.atomic():
             _scan_batch(due[start : start + SCAN_BATCH], now, defaults, result)
     if result.total:
-        from duplistatus import worker
-
-        worker.wake()
+        wakeup.wake()
     return result
 
 

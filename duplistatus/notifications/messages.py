@@ -4,9 +4,12 @@ message kind and priority, and the webhook document. Rendering itself is in temp
 from __future__ import annotations
 
 import os
+import socket
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from django.urls import reverse
 
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Event
@@ -42,8 +45,37 @@ TAGS = {
 LOG_TEXT_LIMIT = 4000
 
 
+# `serve` listening on every address: no one of them is the one users reach it by.
+_ANY_ADDRESS = ("", "0.0.0.0", "::", "[::]")
+
+
 def base_url() -> str:
-    return os.environ.get("DUPLISTATUS_BASE_URL", "http://localhost:9666").rstrip("/")
+    """Where users open the web UI, for links in messages: DUPLISTATUS_BASE_URL, else the
+    host and port `serve` listens on (it puts --host and --port in DUPLISTATUS_HOST and
+    PORT), with the machine's name standing in for "every address"."""
+    configured = os.environ.get("DUPLISTATUS_BASE_URL", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    host = os.environ.get("DUPLISTATUS_HOST", "0.0.0.0").strip()
+    port = os.environ.get("PORT", "9666").strip() or "9666"
+    if host in _ANY_ADDRESS:
+        host = socket.gethostname() or "localhost"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address
+    return f"http://{host}:{port}"
+
+
+def base_url_is_guessed() -> bool:
+    """True when links name this machine only because `serve` listens on every address:
+    phones and other computers may know it by another name (the channels page says so)."""
+    return not os.environ.get("DUPLISTATUS_BASE_URL", "").strip() and (
+        os.environ.get("DUPLISTATUS_HOST", "0.0.0.0").strip() in _ANY_ADDRESS
+    )
+
+
+def page_url(name: str, **kwargs: int) -> str:
+    """The absolute address of a web page (`web:job`, `web:run`, `web:dashboard`)."""
+    return base_url() + reverse(name, kwargs=kwargs or None)
 
 
 def message_kind(event: Event) -> str:
@@ -94,7 +126,7 @@ def context(
         "expected_elapsed": human_span(now - job.next_expected_at) if job.next_expected_at else "",
         "backup_interval": schedule.interval_text,
         "overdue_tolerance": human_span(schedule.grace),
-        "job_url": f"{base_url()}/jobs/{job.pk}/",
+        "job_url": page_url("web:job", job_id=job.pk),
         "consecutive_failures": job.consecutive_failures,
         "overdue_for": human_span(overdue_for),
         "learned_schedule": job.learned_description,
@@ -129,7 +161,7 @@ def context(
             warnings_count=run.warnings_count,
             errors_count=run.errors_count,
             log_text="\n".join(log_lines)[:LOG_TEXT_LIMIT],
-            run_url=f"{base_url()}/runs/{run.pk}/",
+            run_url=page_url("web:run", run_id=run.pk),
             exception=run.exception,
         )
     return values

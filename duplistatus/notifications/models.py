@@ -142,6 +142,9 @@ class Delivery(models.Model):
         SENT = "sent"
         DEAD = "dead"
         BATCHED = "batched"  # folded into a digest delivery
+        # Not sent: no device of its group could take it (the detail says why); a retry
+        # sends it anyway.
+        SUPPRESSED = "suppressed"
 
     uid = models.UUIDField(default=uuid.uuid4, unique=True)  # stable id receivers dedupe on
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="deliveries")
@@ -171,6 +174,8 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
     detail = models.TextField(blank=True, default="")  # e.g. the SMTP server's reply
+    # Why it went where it did when its group had no eligible device (policy.group_route).
+    routing_note = models.TextField(blank=True, default="")
     sent_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.FloatField(null=True, blank=True)  # of the successful attempt
 

@@ -30,7 +30,7 @@ import pydantic
 from django.db import transaction
 from django.db.models import Count, F, Q
 
-from duplistatus import clock, crypto
+from duplistatus import clock, crypto, wakeup
 from duplistatus.backups.models import Event, MonitoringDefaults
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
@@ -123,12 +123,13 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                     now=now,
                     default_priority=messages.PRIORITY,
                     fallback_tz=schedule.tz,
+                    urgent_kinds=DEFAULT_URGENT_KINDS,
                 )
                 if not chosen:
                     continue
                 values = messages.context(event, now=now, schedule=schedule)
-                deliveries += [
-                    build_delivery(
+                for r in chosen:
+                    delivery = build_delivery(
                         r.channel,
                         r.kind,
                         values,
@@ -137,8 +138,12 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                         priority=r.priority,
                         group=r.group,
                     )
-                    for r in chosen
-                ]
+                    if r.note:
+                        delivery.routing_note = r.note
+                        log.info("%s message for %s: %s", r.kind, job, r.note)
+                    if r.suppressed:
+                        delivery.status = Delivery.Status.SUPPRESSED
+                    deliveries.append(delivery)
             Delivery.objects.bulk_create(deliveries)
             written += len(deliveries)
     return written
@@ -161,7 +166,7 @@ def build_delivery(
     )
     title, body = message.title, message.body
     payload = (
-        messages.payload(event, kind, title, body, values)
+        privacy.apply_to_payload(channel, messages.payload(event, kind, title, body, values))
         if event
         else {
             "type": kind,
@@ -280,7 +285,7 @@ def _batch(
             body_markdown="\n".join(lines),
             body_html=text_to_html("\n".join(lines)),
             payload={"type": "summary", "items": [d.payload for d in foldable]},
-            click_url=messages.base_url() + "/",
+            click_url=messages.page_url("web:dashboard"),
             created_at=now,
             next_attempt_at=now,
         )
@@ -486,6 +491,12 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
         and Delivery.objects.filter(event_id=delivery.event_id, channel=device).exists()
     ):
         return None
+    message = delivery
+    if delivery.event_id and privacy.settings(device) != privacy.settings(delivery.channel):
+        # The message was rendered for a device that may see more than this one.
+        event = Event.objects.select_related("job__server", "run").get(pk=delivery.event_id)
+        values = messages.context(event, now=now)
+        message = build_delivery(device, delivery.kind, values, now, event=event)
     backup = Delivery.objects.create(
         channel=device,
         event_id=delivery.event_id,
@@ -494,13 +505,13 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
         failover_from=delivery,
         kind=delivery.kind,
         priority=delivery.priority,
-        title=delivery.title,
-        body=delivery.body,
-        body_markdown=delivery.body_markdown,
-        body_html=delivery.body_html,
-        payload=delivery.payload,
-        tags=delivery.tags,
-        click_url=delivery.click_url,
+        title=message.title,
+        body=message.body,
+        body_markdown=message.body_markdown,
+        body_html=message.body_html,
+        payload=message.payload,
+        tags=message.tags,
+        click_url=message.click_url,
         created_at=now,
         next_attempt_at=now,
     )
@@ -535,7 +546,7 @@ def to_message(delivery: Delivery) -> Message:
 def send_test(channel: Channel) -> Delivery:
     """A test message through the same path as every other delivery, sent right away."""
     now = clock.now()
-    values = {"event_kind": "test", "job_url": messages.base_url() + "/"}
+    values = {"event_kind": "test", "job_url": messages.page_url("web:dashboard")}
     delivery = build_delivery(channel, "test", values, now)
     delivery.save()
     claim_and_send(delivery, now)
@@ -544,12 +555,14 @@ def send_test(channel: Channel) -> Delivery:
 
 
 def retry(delivery: Delivery) -> Delivery:
-    """Queue a dead (or waiting) delivery again, now."""
+    """Queue a dead (or waiting) delivery again, now, and wake the workers to send it (a
+    sleeping worker would otherwise see it only at its next scan, up to a minute later)."""
     Delivery.objects.filter(pk=delivery.pk).exclude(status=Delivery.Status.SENDING).update(
         status=Delivery.Status.QUEUED,
         next_attempt_at=clock.now(),
         claimed_until=None,
     )
+    wakeup.wake_on_commit()
     delivery.refresh_from_db()
     return delivery
 

@@ -77,12 +77,11 @@ def send_due_summaries(now: datetime | None = None) -> int:
 def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]:
     """The summary template's variables, and the webhook document, for every job now."""
     groups: dict[str, list[str]] = {"failed": [], "overdue": [], "warning": [], "ok": []}
-    base = messages.base_url()
     jobs = BackupJob.objects.order_by("server__name", "name")
     for job, schedule in monitor.with_schedules(jobs):
         state = plan.state(schedule, monitor.watch_of(job), now=now)
         line = f"{job.server.alias or job.server.name} / {job.name}"
-        link = f"{base}/jobs/{job.pk}/"
+        link = messages.page_url("web:job", job_id=job.pk)
         if state == "overdue":
             groups["overdue"].append(f"{line} — overdue {link}")
         elif job.last_status in ("Error", "Fatal"):
@@ -104,8 +103,8 @@ def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]
         "jobs_failed": counts["failed"],
         "jobs_overdue": counts["overdue"],
         "summary_text": text or "Every backup is fine.",
-        "dashboard_url": f"{base}/",
-        "job_url": f"{base}/",
+        "dashboard_url": messages.page_url("web:dashboard"),
+        "job_url": messages.page_url("web:dashboard"),
     }
     payload = {
         "type": "summary",
@@ -119,7 +118,12 @@ def purge_delivery_log(now: datetime | None = None) -> int:
     """Forget finished deliveries older than each channel's retention."""
     now = now or clock.now()
     removed = 0
-    finished = [Delivery.Status.SENT, Delivery.Status.DEAD, Delivery.Status.BATCHED]
+    finished = [
+        Delivery.Status.SENT,
+        Delivery.Status.DEAD,
+        Delivery.Status.BATCHED,
+        Delivery.Status.SUPPRESSED,
+    ]
     for channel_id, days in Channel.objects.values_list("pk", "log_retention_days"):
         removed += Delivery.objects.filter(
             channel_id=channel_id, status__in=finished, created_at__lt=now - timedelta(days=days)

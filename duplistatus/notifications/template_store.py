@@ -265,16 +265,22 @@ def diff(template: Template, before: int, after: int) -> list[dict[str, Any]]:
             continue
         change: dict[str, Any] = {"field": name, "before": old[name], "after": new[name]}
         if name in ("title", "body"):
-            change["diff"] = "".join(
-                difflib.unified_diff(
-                    old[name].splitlines(keepends=True),
-                    new[name].splitlines(keepends=True),
-                    fromfile=f"{name} v{before}",
-                    tofile=f"{name} v{after}",
-                )
+            change["diff"] = unified_diff(
+                old[name], new[name], f"{name} v{before}", f"{name} v{after}"
             )
         changes.append(change)
     return changes
+
+
+def unified_diff(old: str, new: str, fromfile: str, tofile: str) -> str:
+    """A unified diff of two texts. A last line without a newline is marked the way git
+    marks it, instead of running into the next line of the diff."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile, tofile
+    )
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
 # --------------------------------------------------------------------------- export and import
@@ -298,6 +304,8 @@ class ImportResult:
     created: list[Template] = field(default_factory=list)
     updated: list[Template] = field(default_factory=list)
     unchanged: list[Template] = field(default_factory=list)
+    # The user's own templates a library install left as they were (see install_library).
+    kept: list[Template] = field(default_factory=list)
 
     @property
     def saved(self) -> list[str]:
@@ -412,8 +420,41 @@ def library(language: str) -> dict[str, Any]:
     }
 
 
-def install_library(language: str, *, changed_by: str = "") -> ImportResult:
-    return import_set(library(language), changed_by=changed_by, note=f"library {language}")
+def install_library(
+    language: str, *, replace_own: bool = False, changed_by: str = ""
+) -> ImportResult:
+    """Install a language's set. The user's own templates (see `own_templates_replaced`)
+    are kept unless `replace_own`; the templates they replace stay as versions either way."""
+    document = library(language)
+    kept = [] if replace_own else own_templates_replaced(language)
+    keep = {t.kind for t in kept}
+    document["templates"] = [e for e in document["templates"] if e["kind"] not in keep]
+    if document["templates"]:
+        result = import_set(document, changed_by=changed_by, note=f"library {language}")
+    else:
+        result = ImportResult()
+    result.kept = kept
+    return result
+
+
+def own_templates_replaced(language: str) -> list[Template]:
+    """The saved templates installing `language` would change that are the user's own: their
+    texts are no language's library texts (a library template is replaced without asking)."""
+    saved = {t.kind: t for t in Template.objects.filter(channel_kind="")}
+    library_texts = [
+        _values(TemplateIn.model_validate(entry))
+        for code in library_languages()
+        for entry in library(code)["templates"]
+    ]
+    own = []
+    for entry in library(language)["templates"]:
+        template = saved.get(entry["kind"])
+        if template is None:
+            continue
+        current = template.fields()
+        if current != _values(TemplateIn.model_validate(entry)) and current not in library_texts:
+            own.append(template)
+    return own
 
 
 def _read_library(language: str) -> dict[str, Any]:

@@ -1299,8 +1299,8 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
         "expected_elapsed": "1 day 3 hours",
         "backup_interval": "1D",
         "overdue_tolerance": "2 hours",
-        "job_url": f"{base_url}/jobs/1/",
-        "run_url": f"{base_url}/runs/1/",
+        "job_url": f"{base_url}/jobs/1",
+        "run_url": f"{base_url}/runs/1",
         "consecutive_failures": 3 if failed else 0,
         "overdue_for": "1 day 1 hour",
         "learned_schedule": "daily at 02:00",
@@ -1335,9 +1335,9 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             "jobs_failed": 1,
             "jobs_overdue": 1,
             "summary_text": (
-                f"Failed:\nOffice NAS / Documents — Error {base_url}/jobs/1/\n\n"
-                f"Overdue:\nlaptop / Photos — overdue {base_url}/jobs/2/\n\n"
-                f"Warning:\nOffice NAS / Mail — Warning {base_url}/jobs/3/"
+                f"Failed:\nOffice NAS / Documents — Error {base_url}/jobs/1\n\n"
+                f"Overdue:\nlaptop / Photos — overdue {base_url}/jobs/2\n\n"
+                f"Warning:\nOffice NAS / Mail — Warning {base_url}/jobs/3"
             ),
             "dashboard_url": f"{base_url}/",
         }

@@ -22,6 +22,7 @@ from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, is_admin, login_required
 from duplistatus.api.notify import _counts
+from duplistatus.notifications import messages as notification_messages
 from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import (
     ChannelIn,
@@ -150,7 +151,14 @@ def channels(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "web/settings_notifications.html",
-        {"channels": rows, "kinds": KIND_NAMES, "nav": "settings", "section": "notifications"},
+        {
+            "channels": rows,
+            "kinds": KIND_NAMES,
+            "nav": "settings",
+            "section": "notifications",
+            "base_url": notification_messages.base_url(),
+            "base_url_is_guessed": notification_messages.base_url_is_guessed(),
+        },
     )
 
 
@@ -263,7 +271,11 @@ def deliveries(request: HttpRequest) -> HttpResponse:
             "channels": Channel.objects.all(),
             "status": status,
             "channel": channel,
-            "retryable": (Delivery.Status.DEAD, Delivery.Status.RETRYING),
+            "retryable": (
+                Delivery.Status.DEAD,
+                Delivery.Status.RETRYING,
+                Delivery.Status.SUPPRESSED,
+            ),
             "queue": outbox.backlog(clock.now()),
             "nav": "settings",
             "section": "deliveries",

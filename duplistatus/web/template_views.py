@@ -192,13 +192,35 @@ def preview_frame(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def install_library(request: HttpRequest) -> HttpResponse:
+    """Install a language's set; when that would replace templates of the user's own, first
+    ask, naming them, whether to keep or replace them."""
     language = request.POST.get("language", "")
+    own = request.POST.get("own", "")
     try:
-        result = template_store.install_library(language, changed_by=_who(request))
+        if own not in ("keep", "replace"):
+            replaced = template_store.own_templates_replaced(language)
+            if replaced:
+                return render(
+                    request,
+                    "web/settings_templates_library.html",
+                    {
+                        "language": language,
+                        "language_name": template_store.library_languages()[language],
+                        "replaced": replaced,
+                        "nav": "settings",
+                        "section": "templates",
+                    },
+                )
+        result = template_store.install_library(
+            language, replace_own=own == "replace", changed_by=_who(request)
+        )
     except KeyError:
         raise Http404("no such library") from None
     _audit_import(request, result, "template.library")
-    messages.success(request, f"Library ({language}) installed: {_counts(result)}.")
+    kept = f"; kept your own: {', '.join(map(str, result.kept))}"
+    messages.success(
+        request, f"Library ({language}) installed: {_counts(result)}{kept if result.kept else ''}."
+    )
     return redirect("web:settings-templates")
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "secret_values",
     "stable_token",
     "status_text",
+    "view_label",
 ]
 
 EventKind = Literal[
@@ -94,6 +95,17 @@ class Message:
             raise ValueError("Message.delivery_id must not be empty")
         if not 1 <= self.priority <= 5:
             raise ValueError(f"Message.priority must be 1..5, not {self.priority}")
+
+
+def view_label(url: str) -> str:
+    """The words on a button or link that opens ``url``: a run page, a job page, or else
+    the dashboard."""
+    path = urllib.parse.urlsplit(url).path
+    if re.search(r"/runs/\d+/?$", path):
+        return "Open run"
+    if re.search(r"/jobs/\d+/?$", path):
+        return "Open job"
+    return "Open duplistatus"
 
 
 @dataclass(frozen=True)

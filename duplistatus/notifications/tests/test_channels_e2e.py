@@ -164,7 +164,7 @@ def test_signed_webhook(client, auth_client):
     assert document["job"]["name"] == "Photos"
     assert document["server"]["name"] == "nas"
     assert document["run"]["status"] == "Fatal"
-    assert document["links"]["run"].endswith(f"/runs/{document['run']['id']}/")
+    assert document["links"]["run"].endswith(f"/runs/{document['run']['id']}")
     assert request.header("webhook-id") == str(Delivery.objects.get().uid)
 
 

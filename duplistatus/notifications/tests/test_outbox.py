@@ -78,7 +78,7 @@ def test_failed_backup_reaches_ntfy(client, auth_client, peer):
     assert published["priority"] == 5
     assert "Photos" in published["title"] and "nas" in published["title"]
     assert "stopped with a fatal error" in published["message"]
-    assert published["click"].endswith(f"/runs/{BackupJob.objects.get().last_run_id}/")
+    assert published["click"].endswith(f"/runs/{BackupJob.objects.get().last_run_id}")
     assert request.header("Authorization") == f"Bearer {TOKEN}"
     delivery = Delivery.objects.get()
     assert request.header("X-Duplistatus-Delivery") == str(delivery.uid)

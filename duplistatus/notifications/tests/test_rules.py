@@ -266,6 +266,32 @@ def test_failover_group(client, auth_client, peers):
     ]
 
 
+def test_failover_to_a_private_device_sends_what_it_may_see(client, auth_client, peers):
+    clock.set(T0)
+    rejected, private = peers(Reply(403, {"error": "forbidden"})), peers()
+    group = auth_client.post(
+        "/api/v1/groups", data={"name": "g"}, content_type="application/json"
+    ).json()
+    channel(auth_client, rejected, "a", group_id=group["id"], group_position=0)
+    channel(
+        auth_client,
+        private,
+        "b",
+        group_id=group["id"],
+        group_position=1,
+        use_server_alias=True,
+        hide_log_text=True,
+    )
+    patch(auth_client, "/api/v1/rules", run_destinations=[f"group:{group['id']}"])
+    upload(client, status="Fatal", server="basement-nas", log=["disk full at /srv/x"])
+    Server.objects.update(alias="Office")
+    run_worker()
+    run_worker()
+    assert "disk full" in json.dumps(rejected.received[0].json())
+    [request] = private.received
+    assert "disk full" not in json.dumps(request.json()) and "Office" in request.json()["title"]
+
+
 def test_permanent_failure_fails_over_at_once(client, auth_client, peers):
     clock.set(T0)
     rejected, backup = peers(Reply(403, {"error": "forbidden"})), peers()
@@ -336,6 +362,67 @@ def test_active_hours_and_minimum_priority(client, auth_client, peers):
     upload(client, status="Warning", job="day-warning", minutes=60 * 24)
     run_worker()
     assert len(day_phone.received) == 1
+
+
+def test_a_message_no_device_can_take_leaves_a_trace(
+    client, auth_client, admin_client, peers, caplog
+):
+    """Every device outside its hours or above the message's priority: urgent kinds still go
+    to the primary device, others are recorded as suppressed with the reason."""
+    day_phone, night_phone = peers(), peers()
+    group = auth_client.post(
+        "/api/v1/groups", data={"name": "ops", "timezone": "UTC"}, content_type="application/json"
+    ).json()
+    channel(
+        auth_client,
+        day_phone,
+        "day",
+        group_id=group["id"],
+        group_position=0,
+        active_start="08:00:00",
+        active_end="20:00:00",
+    )
+    channel(
+        auth_client, night_phone, "night", group_id=group["id"], group_position=1, min_priority=4
+    )
+    patch(
+        auth_client, "/api/v1/rules", run_destinations=[f"group:{group['id']}"], event_level="all"
+    )
+    clock.set(datetime(2026, 3, 2, 23, 0, tzinfo=UTC))
+    upload(client, status="Warning", job="night-warning")
+    with caplog.at_level("INFO", logger="duplistatus.notifications.outbox"):
+        run_worker()
+    assert day_phone.received == [] and night_phone.received == []
+
+    [row] = auth_client.get("/api/v1/deliveries").json()
+    assert row["status"] == "suppressed"
+    assert "day is outside its active hours (08:00–20:00)" in row["routing_note"]
+    assert "night wants priority 4 or more, this is 3" in row["routing_note"]
+    assert row["routing_note"] in caplog.text
+    page = admin_client.get("/settings/notifications/deliveries?status=suppressed")
+    assert row["routing_note"] in page.content.decode()
+
+    # An urgent kind still reaches the group's primary device, saying why.
+    auth_client.patch(
+        f"/api/v1/channels/{night_phone_id(auth_client)}",
+        data={"active_start": "06:00:00", "active_end": "07:00:00"},
+        content_type="application/json",
+    )
+    upload(client, status="Fatal", job="night-fatal", minutes=1)
+    run_worker()
+    assert len(day_phone.received) == 1 and night_phone.received == []
+    fatal = Delivery.objects.get(kind="fatal")
+    assert fatal.status == "sent" and "sent to the primary device" in fatal.routing_note
+
+    # Retry sends a suppressed message anyway.
+    response = auth_client.post(f"/api/v1/deliveries/{row['id']}/retry")
+    assert response.json()["status"] == "queued"
+    run_worker()
+    assert len(day_phone.received) == 2
+
+
+def night_phone_id(auth_client) -> int:
+    return next(c["id"] for c in auth_client.get("/api/v1/channels").json() if c["name"] == "night")
 
 
 def test_privacy_per_destination(client, auth_client, peers):

@@ -249,6 +249,35 @@ def test_library_install(auth_client):
     assert post(auth_client, "/api/v1/templates/library/xx").status_code == 404
 
 
+def test_library_install_keeps_the_users_own_templates_unless_told(auth_client):
+    own = create(auth_client)  # the error message, for every channel kind
+    german = post(auth_client, "/api/v1/templates/library/de").json()
+    assert [t["id"] for t in german["kept"]] == [own["id"]]
+    assert len(german["created"]) == len(templates.KINDS) - 1
+    assert Template.objects.get(pk=own["id"]).title == ERROR_TEMPLATE["title"]
+
+    # Library texts are replaced by another language without asking; the own one is kept.
+    french = post(auth_client, "/api/v1/templates/library/fr").json()
+    assert len(french["updated"]) == len(templates.KINDS) - 1
+    assert [t["id"] for t in french["kept"]] == [own["id"]]
+
+    replaced = post(auth_client, "/api/v1/templates/library/fr?replace_own=true").json()
+    assert [t["id"] for t in replaced["updated"]] == [own["id"]] and replaced["kept"] == []
+    row = Template.objects.get(pk=own["id"])
+    assert row.language == "fr"
+    assert row.versions.get(number=1).title == ERROR_TEMPLATE["title"]  # still a version
+
+
+def test_diff_of_a_last_line_without_newline(auth_client):
+    template = create(auth_client, body="Errors: {errors_count}\nLast line")
+    url = f"/api/v1/templates/{template['id']}"
+    assert put(auth_client, url, ERROR_TEMPLATE | {"body": "Errors: {errors_count}\nNew line"})
+    [change] = auth_client.get(url + "/diff").json()["changes"]
+    lines = change["diff"].splitlines()
+    assert "-Last line" in lines and "+New line" in lines
+    assert lines.count("\\ No newline at end of file") == 2
+
+
 # --------------------------------------------------------------------------- preview
 
 
@@ -306,7 +335,7 @@ def test_preview_with_an_uploaded_run(client, auth_client):
     preview = post(auth_client, "/api/v1/templates/preview", template).json()
     assert preview["title"] == f"Fatal: {run.job.name} on {run.job.server.name}"
     assert preview["text"].startswith(run.exception[:30])
-    assert preview["text"].endswith(f"/runs/{run.pk}/")
+    assert preview["text"].endswith(f"/runs/{run.pk}")
     assert preview["variables"]["backup_name"] == run.job.name
 
     overdue = {"kind": "overdue", "title": "{backup_name}", "body": "{backup_interval}"}

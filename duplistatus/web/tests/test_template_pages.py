@@ -174,6 +174,26 @@ def test_library_export_import_and_delete(admin_client):
     assert "built-in" in admin_client.get(url).content.decode()
 
 
+def test_library_install_asks_before_replacing_the_users_own(admin_client):
+    admin_client.post(EDITOR.replace("/ntfy", "/all"), form(title="MY OWN {backup_name}"))
+    [own] = Template.objects.all()
+    library = "/settings/notifications/templates/library"
+
+    page = admin_client.post(library, {"language": "de"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "MY OWN {backup_name}" in html and str(own) in html
+    assert "Install, keep my templates" in html and "Install and replace them" in html
+    assert Template.objects.count() == 1  # nothing installed before the answer
+
+    response = admin_client.post(library, {"language": "de", "own": "keep"}, follow=True)
+    assert f"kept your own: {own}" in response.content.decode()
+    assert Template.objects.get(pk=own.pk).title == "MY OWN {backup_name}"
+    assert Template.objects.filter(language="de").count() == Template.objects.count() - 1
+
+    admin_client.post(library, {"language": "de", "own": "replace"})
+    assert Template.objects.get(pk=own.pk).language == "de"
+
+
 def test_viewer_reads_and_previews_but_cannot_change(viewer_client):
     assert viewer_client.get("/settings/notifications/templates").status_code == 200
     html = viewer_client.get(EDITOR).content.decode()

@@ -40,6 +40,7 @@ from ..base import (
     SendResult,
     TransientError,
     stable_token,
+    view_label,
 )
 from .config import Config
 
@@ -56,7 +57,8 @@ def _html_body(message: Message) -> str:
     if message.body_html:
         return message.body_html
     link = (
-        f'<p><a href="{html.escape(message.click_url, quote=True)}">Open job</a></p>'
+        f'<p><a href="{html.escape(message.click_url, quote=True)}">'
+        f"{view_label(message.click_url)}</a></p>"
         if message.click_url
         else ""
     )

@@ -31,6 +31,7 @@ from ..base import (
     redact,
     stable_token,
     status_text,
+    view_label,
 )
 from .config import Config
 
@@ -39,7 +40,6 @@ MAX_MESSAGE_BYTES: Final = 4096
 _TRUNCATED: Final = "\n… (truncated)"
 USER_AGENT: Final = "duplistatus"
 DELIVERY_HEADER: Final = "X-Duplistatus-Delivery"
-VIEW_ACTION_LABEL: Final = "Open job"
 
 
 def sequence_id(delivery_id: str) -> str:
@@ -78,7 +78,9 @@ def build_publish(config: Config, message: Message) -> dict[str, Any]:
         document["click"] = message.click_url
     actions: list[dict[str, Any]] = []
     if config.view_action and message.click_url:
-        actions.append({"action": "view", "label": VIEW_ACTION_LABEL, "url": message.click_url})
+        actions.append(
+            {"action": "view", "label": view_label(message.click_url), "url": message.click_url}
+        )
     if config.http_action is not None:
         actions.append(
             {

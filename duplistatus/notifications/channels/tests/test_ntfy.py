@@ -206,3 +206,17 @@ def test_subscribe_url() -> None:
     assert ntfy.subscribe_url(ntfy.Config(topic="abc")) == "ntfy://ntfy.sh/abc"
     cfg = ntfy.Config(server_url="http://push.example:8080/ntfy", topic="abc")
     assert ntfy.subscribe_url(cfg) == "ntfy://push.example:8080/ntfy/abc"
+
+
+@pytest.mark.parametrize(
+    ("click_url", "label"),
+    [
+        ("https://duplistatus.example/runs/7", "Open run"),
+        ("https://duplistatus.example/jobs/42", "Open job"),
+        ("https://duplistatus.example/", "Open duplistatus"),
+    ],
+)
+def test_view_button_names_the_page_it_opens(click_url: str, label: str) -> None:
+    cfg = ntfy.Config(server_url="https://ntfy.example/", topic="t")
+    document = ntfy.build_publish(cfg, make_message(click_url=click_url))
+    assert document["actions"] == [{"action": "view", "label": label, "url": click_url}]
