@@ -44,8 +44,12 @@ HISTORY_WINDOW: Final = timedelta(days=400)
 MAX_RUNS: Final = 200
 # Runs closer than this to the previous one are the same run reported twice.
 _DUPLICATE_WITHIN: Final = timedelta(minutes=1)
-# Confidence reaches its full value once this many distinct slots saw an on-schedule run.
+# Confidence reaches its full value once this many distinct slots saw an on-schedule run:
+# eight for intervals under a week, fewer for longer ones, where each slot is weeks of
+# evidence (eight months before a monthly job is trusted leaves it unwatched most of a year).
 _FULL_CONFIDENCE_SLOTS: Final = 8
+_FULL_CONFIDENCE_SLOTS_WEEKLY: Final = 6
+_FULL_CONFIDENCE_SLOTS_MONTHLY: Final = 4
 # Scores this close to the best count as a tie, and ties go to the longer interval.
 _TIE: Final = 0.05
 
@@ -214,10 +218,14 @@ class _Frame:
         return resolve_local(self.slot_wall(run, offset), tz)
 
     def slot_date(self, run: _Run, offset: float, tz: ZoneInfo) -> date:
-        """The local date of the run's slot (a run at 00:05 for a 23:55 slot is the day before)."""
+        """The local date of the run's slot (a run at 00:05 for a 23:55 slot is the day before).
+
+        From the slot's whole minute, like slot_wall: the offset is a difference of large
+        second counts, and its float noise would put a run a few seconds after a 00:00 slot
+        at 23:59:59.99 of the day before, inventing weekday restrictions."""
         if self.kind == "absolute":
-            return (run.at - timedelta(seconds=offset)).astimezone(tz).date()
-        return (run.wall - timedelta(seconds=offset)).date()
+            return self.slot_start(run, offset, tz).astimezone(tz).date()
+        return self.slot_wall(run, offset).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -389,7 +397,7 @@ def _schedule(fit: _Fit, runs: list[_Run], tz: ZoneInfo, duration: timedelta) ->
     earliness = _percentile([max(0.0, -o) for o in offsets], 0.95)
     early_minutes = min(math.ceil(1.25 * earliness / 60), _tolerance(fit.frame.period) // 60)
 
-    confidence = fit.score * min(1.0, fit.slots / _FULL_CONFIDENCE_SLOTS)
+    confidence = fit.score * min(1.0, fit.slots / _full_confidence_slots(fit.period))
     return LearnedSchedule(
         interval=fit.interval,
         interval_text=fit.text,
@@ -420,6 +428,14 @@ def _anchor(fit: _Fit, tz: ZoneInfo) -> datetime:
             return start
     run, _, offset = latest_first[0]
     return fit.frame.slot_start(run, offset, tz)
+
+
+def _full_confidence_slots(period: float) -> int:
+    if period >= 28 * _DAY:
+        return _FULL_CONFIDENCE_SLOTS_MONTHLY
+    if period >= 7 * _DAY:
+        return _FULL_CONFIDENCE_SLOTS_WEEKLY
+    return _FULL_CONFIDENCE_SLOTS
 
 
 def _grace_preset(needed: timedelta) -> timedelta:

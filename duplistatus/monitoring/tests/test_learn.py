@@ -378,3 +378,32 @@ def test_describe_variants() -> None:
         schedule("1M", Interval(months=1), time(2, 0), frozenset()) == "monthly on day 1 at 02:00"
     )
     assert schedule("90s", Interval(seconds=90), None, frozenset()) == "every 1m30s"
+
+
+# --- defects a new user hits (issue 10) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("late_seconds", [0.2, 30])
+@pytest.mark.parametrize("seed", range(10))
+def test_runs_just_after_midnight_count_for_their_own_day(late_seconds: float, seed: int) -> None:
+    # Duplicati starts a 00:00 job at 00:00 and a few seconds; float noise in those seconds
+    # put some runs on the day before, which read as "no run on that weekday" (e.g.
+    # "Mon–Fri, Sun"). Which runs it hit depended on the times, hence the many histories.
+    rng = random.Random(seed)
+    runs = [
+        resolve_local(datetime.combine(date(2026, 4, 1) + timedelta(days=i), time(0, 0)), BERLIN)
+        + timedelta(seconds=rng.uniform(0, late_seconds))
+        for i in range(28)
+    ]
+    learned = learn(runs, BERLIN)
+    assert learned.describe() == "daily at 00:00"
+    assert learned.weekdays == frozenset()
+
+
+def test_monthly_job_is_trusted_after_a_few_months() -> None:
+    # Six clean monthly runs: 0.75 with the daily job's bar of 8 slots, so the learned schedule
+    # was not adopted (0.8) and a monthly job waited 8 months to be watched.
+    runs = [resolve_local(datetime(2026, month, 4, 3, 0), BERLIN) for month in range(1, 7)]
+    learned = learn(runs, BERLIN)
+    assert learned.describe() == "monthly on day 4 at 03:00"
+    assert learned.confidence >= 0.8
