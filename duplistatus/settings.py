@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from duplistatus import clock
+
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(os.environ.get("DUPLISTATUS_DATA_DIR", "data")).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -118,6 +120,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # stored and computed in UTC; TZ (see duplistatus.clock) is for schedules
+# Django replaces os.environ["TZ"] with TIME_ZONE once it has read this module: keep TZ first.
+clock.keep_deployment_zone()
 USE_I18N = True
 USE_TZ = True
 
