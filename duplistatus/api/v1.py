@@ -208,9 +208,13 @@ def patch_defaults(request: HttpRequest, body: DefaultsIn) -> dict[str, Any]:
     return get_defaults(request)
 
 
-@router.post("/monitoring/scan", response=dict, summary="Run one overdue scan now")
+@router.post(
+    "/monitoring/scan",
+    response=dict,
+    summary="Learn schedules from new runs, then run one overdue scan now",
+)
 def run_scan(request: HttpRequest) -> dict[str, Any]:
-    return monitor.scan(clock.now()).as_dict()
+    return monitor.check(clock.now()).as_dict()
 
 
 class ResetIn(Schema):

@@ -199,13 +199,30 @@ def refresh(job: BackupJob) -> BackupJob:
 class ScanResult:
     examined: int = 0
     events: dict[str, list[int]] = field(default_factory=dict)  # kind → job ids
+    learned: int = 0  # jobs whose schedule was learned again first (`check`)
 
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.events.values())
 
     def as_dict(self) -> dict[str, object]:
-        return {"examined": self.examined, "events": self.events, "total": self.total}
+        return {
+            "learned": self.learned,
+            "examined": self.examined,
+            "events": self.events,
+            "total": self.total,
+        }
+
+
+def check(now: datetime | None = None) -> ScanResult:
+    """The monitoring pass: learn from the jobs' new runs, then scan. The worker runs it once a
+    minute, `duplistatus scan` and `POST /api/v1/monitoring/scan` on demand: one path, so a
+    scan asked for by hand sees the schedules the worker's would."""
+    now = now or clock.now()
+    learned = learn_pending(now)
+    result = scan(now)
+    result.learned = learned
+    return result
 
 
 def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
