@@ -35,7 +35,10 @@ class ScheduleOut(Schema):
     weekdays: list[int]
     timezone: str
     grace_minutes: int
-    source: str | None = Field(description="configured | learned | duplicati | default")
+    source: str | None = Field(
+        description="duplicati | configured | learned | default | fallback (a guess from the"
+        " gaps between the latest runs, until a schedule is set or learned); null: not run twice"
+    )
     confidence: float | None
     reminder_minutes: int | None
     escalation_after_minutes: int | None

@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from statistics import median
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -36,9 +37,20 @@ from duplistatus.monitoring.intervals import (
     resolve_local,
 )
 
-__all__ = ["MIN_RUNS", "LearnedSchedule", "learn_schedule"]
+__all__ = [
+    "FALLBACK_MIN_RUNS",
+    "MIN_RUNS",
+    "FallbackSchedule",
+    "LearnedSchedule",
+    "fallback_schedule",
+    "learn_schedule",
+]
 
 MIN_RUNS: Final = 5
+# A job whose schedule is not learned with confidence still gets an expectation: from the gaps
+# between its latest runs, once it has two (see fallback_schedule).
+FALLBACK_MIN_RUNS: Final = 2
+_FALLBACK_GAPS: Final = 8
 # Only recent history counts: schedules change, and 200 runs are plenty for any interval.
 HISTORY_WINDOW: Final = timedelta(days=400)
 MAX_RUNS: Final = 200
@@ -50,6 +62,13 @@ _DUPLICATE_WITHIN: Final = timedelta(minutes=1)
 _FULL_CONFIDENCE_SLOTS: Final = 8
 _FULL_CONFIDENCE_SLOTS_WEEKLY: Final = 6
 _FULL_CONFIDENCE_SLOTS_MONTHLY: Final = 4
+# Schedules change (weekly for a while, then daily): recent evidence weighs more. A run's
+# weight halves every _RUN_HALF_LIFE newer runs, a slot's every _SLOT_HALF_LIFE newer slots,
+# a weekday's occurrence every _WEEKDAY_HALF_LIFE newer occurrences of that weekday; so a
+# new pace wins within a few runs, while a missed run or two moves little.
+_RUN_HALF_LIFE: Final = 8
+_SLOT_HALF_LIFE: Final = 8
+_WEEKDAY_HALF_LIFE: Final = 2
 # Scores this close to the best count as a tie, and ties go to the longer interval.
 _TIE: Final = 0.05
 
@@ -163,6 +182,40 @@ def learn_schedule(
     return _schedule(best, runs, tz, typical_duration)
 
 
+@dataclass(frozen=True, slots=True)
+class FallbackSchedule:
+    """A cautious expectation for a job whose schedule is not learned with confidence.
+
+    The next run is expected a typical recent gap after the latest run, in whole days (never
+    sooner than a day: the original expected every job daily), and the grace covers the
+    longest recent gap plus half an interval, so a job that keeps its pace is never overdue
+    while one that stops is noticed. It steps from the latest run, whatever that is.
+    """
+
+    interval: Interval
+    interval_text: str
+    grace: timedelta
+
+    def describe(self) -> str:
+        days = self.interval.days
+        return "about daily" if days == 1 else f"about every {days} days"
+
+
+def fallback_schedule(run_times: Sequence[datetime], *, now: datetime) -> FallbackSchedule | None:
+    """The fallback expectation from the gaps between the latest runs (UTC-aware times, any
+    order); None with fewer than FALLBACK_MIN_RUNS usable runs."""
+    moments = _moments(run_times, now)
+    if len(moments) < FALLBACK_MIN_RUNS:
+        return None
+    recent = moments[-_FALLBACK_GAPS - 1 :]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(recent)]
+    days = max(1, round(median(gaps) / _DAY))
+    interval = Interval(days=days)
+    beyond = max(0.0, max(gaps) - days * _DAY)
+    grace = timedelta(hours=math.ceil((beyond + days * _DAY / 2) / 3600))
+    return FallbackSchedule(interval, format_interval(interval), grace)
+
+
 # --- internals --------------------------------------------------------------------------------
 
 _FrameKind = Literal["absolute", "wall", "month"]
@@ -174,6 +227,7 @@ class _Run:
     wall: datetime  # naive local wall-clock time
     absolute_s: float  # seconds since the Unix epoch
     wall_s: float  # wall-clock seconds on a linear local scale (ignores DST jumps)
+    weight: float  # recent runs weigh more (_RUN_HALF_LIFE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +295,8 @@ class _Fit:
     score: float
 
 
-def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list[_Run]:
+def _moments(run_times: Sequence[datetime], now: datetime) -> list[datetime]:
+    """The usable run times in UTC, oldest first: recent, not in the future, not duplicates."""
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
     oldest = now - HISTORY_WINDOW
@@ -256,8 +311,13 @@ def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list
     for moment in moments:
         if not unique or moment - unique[-1] >= _DUPLICATE_WITHIN:
             unique.append(moment)
+    return unique[-MAX_RUNS:]
+
+
+def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list[_Run]:
     runs: list[_Run] = []
-    for moment in unique[-MAX_RUNS:]:
+    recent = _moments(run_times, now)
+    for index, moment in enumerate(recent):
         wall = moment.astimezone(tz).replace(tzinfo=None)
         wall_s = (
             wall.toordinal() * _DAY
@@ -266,7 +326,8 @@ def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list
             + wall.second
             + wall.microsecond / 1e6
         )
-        runs.append(_Run(moment, wall, moment.timestamp(), wall_s))
+        weight = 0.5 ** ((len(recent) - 1 - index) / _RUN_HALF_LIFE)
+        runs.append(_Run(moment, wall, moment.timestamp(), wall_s, weight))
     return runs
 
 
@@ -307,17 +368,18 @@ def _fit(
     if len(slots) < 2:
         return None
 
-    span = max(slots) - min(slots) + 1
+    latest = max(slots)
+    span = latest - min(slots) + 1
+    expected = sum(0.5 ** (age / _SLOT_HALF_LIFE) for age in range(span))
     if frame.period <= _DAY:
         # Only slots on allowed days were expected to see a run.
         dates = [frame.slot_date(r, o, tz) for r, _, o in on_schedule]
         all_dates = _date_range(min(dates), max(dates))
         allowed_dates = sum(1 for d in all_dates if _sunday_based(d) in weekdays)
-        expected = span * allowed_dates / len(all_dates)
-    else:
-        expected = span
-    coverage = min(1.0, len(slots) / expected)
-    explained = len(on_schedule) / len(runs)
+        expected *= allowed_dates / len(all_dates)
+    seen = sum(0.5 ** ((latest - slot) / _SLOT_HALF_LIFE) for slot in slots)
+    coverage = min(1.0, seen / expected)
+    explained = sum(run.weight for run, _, _ in on_schedule) / sum(run.weight for run in runs)
     return _Fit(
         text=text,
         interval=interval,
@@ -359,14 +421,18 @@ def _detect_weekdays(dates: set[date]) -> frozenset[int]:
     first, last = min(dates), max(dates)
     if (last - first).days + 1 < 14:  # need each weekday at least twice
         return _ALL_DAYS
-    occurrences = [0] * 7
-    for day in _date_range(first, last):
-        occurrences[_sunday_based(day)] += 1
-    seen = [0] * 7
-    for day in dates:
-        seen[_sunday_based(day)] += 1
+    occurrences = [0.0] * 7
+    seen = [0.0] * 7
+    newer = [0] * 7  # newer occurrences of each weekday, counted walking back from `last`
+    for day in reversed(_date_range(first, last)):
+        weekday = _sunday_based(day)
+        weight = 0.5 ** (newer[weekday] / _WEEKDAY_HALF_LIFE)
+        newer[weekday] += 1
+        occurrences[weekday] += weight
+        if day in dates:
+            seen[weekday] += weight
     ratios = [seen[d] / occurrences[d] for d in range(7)]
-    threshold = max(0.2, 0.3 * max(ratios))
+    threshold = max(0.2, 0.25 * max(ratios))
     allowed = frozenset(d for d in range(7) if ratios[d] >= threshold)
     return allowed or _ALL_DAYS
 
