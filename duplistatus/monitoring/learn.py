@@ -10,8 +10,12 @@ for days, weeks and months, so DST moves nothing). The densest window of that fo
 schedule's phase; runs inside it are "on schedule", the rest (manual runs, retries) are
 outliers. A candidate scores by the share of runs it explains times the square root of the
 share of its slots that saw a run (so missed days cost little but "every 15 minutes" cannot
-explain a daily job). Among near-equal scores the longest interval wins: a weekly job is
-"weekly", not "daily on Sundays".
+explain a daily job), both weighted toward recent runs and slots, so that a job that changed
+pace is learned at its new one within a few runs. Among near-equal scores the longest
+interval wins: a weekly job is "weekly", not "daily on Sundays".
+
+Until a schedule is learned with confidence, `fallback_schedule` gives a cautious guess from
+the gaps between the latest runs, so that no job with a history is left without expectation.
 
 Pure: no I/O, no clock; `now` is an argument and all datetimes are timezone-aware UTC.
 """
@@ -370,14 +374,15 @@ def _fit(
 
     latest = max(slots)
     span = latest - min(slots) + 1
-    expected = sum(0.5 ** (age / _SLOT_HALF_LIFE) for age in range(span))
+    decay = 0.5 ** (1 / _SLOT_HALF_LIFE)
+    expected = (1 - decay**span) / (1 - decay)  # the weights of all `span` slots, summed
     if frame.period <= _DAY:
         # Only slots on allowed days were expected to see a run.
         dates = [frame.slot_date(r, o, tz) for r, _, o in on_schedule]
         all_dates = _date_range(min(dates), max(dates))
         allowed_dates = sum(1 for d in all_dates if _sunday_based(d) in weekdays)
         expected *= allowed_dates / len(all_dates)
-    seen = sum(0.5 ** ((latest - slot) / _SLOT_HALF_LIFE) for slot in slots)
+    seen = sum(decay ** (latest - slot) for slot in slots)
     coverage = min(1.0, seen / expected)
     explained = sum(run.weight for run, _, _ in on_schedule) / sum(run.weight for run in runs)
     return _Fit(
