@@ -73,9 +73,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     if args.reset_reminders:
         print(f"reset the reminder timers of {monitor.reset_reminders()} overdue job(s)")
-    learned = monitor.learn_pending()
-    result = monitor.scan()
-    print(json.dumps({"learned": learned, **result.as_dict()}))
+    print(json.dumps(monitor.check().as_dict()))
     return 0
 
 

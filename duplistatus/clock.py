@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _fixed: datetime | None = None
+_deployment_zone: str | None = None
 
 
 def now() -> datetime:
@@ -57,9 +58,18 @@ def zone_or(name: str | None, fallback: ZoneInfo) -> ZoneInfo:
         return fallback
 
 
+def keep_deployment_zone() -> None:
+    """Remember `TZ` as the deployment's time zone. Called by the settings: once Django has
+    read them it sets os.environ["TZ"] to its TIME_ZONE, which stays UTC (times are stored
+    and computed in UTC), and `TZ` as the user set it is gone."""
+    global _deployment_zone
+    _deployment_zone = os.environ.get("TZ", "UTC")
+
+
 def default_timezone() -> ZoneInfo:
     """The deployment's time zone (`TZ`), used for schedules that do not set their own."""
-    return zone_or(os.environ.get("TZ", "UTC").lstrip(":"), ZoneInfo("UTC"))
+    name = _deployment_zone if _deployment_zone is not None else os.environ.get("TZ", "UTC")
+    return zone_or(name.lstrip(":"), ZoneInfo("UTC"))
 
 
 def check_zone(name: str | None) -> str | None:

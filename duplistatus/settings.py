@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from duplistatus import clock
 from duplistatus.datadir import secure_data_dir
 from duplistatus.proxies import parse_networks
 
@@ -133,6 +134,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"  # stored and computed in UTC; TZ (see duplistatus.clock) is for schedules
+# Django replaces os.environ["TZ"] with TIME_ZONE once it has read this module: keep TZ first.
+clock.keep_deployment_zone()
 USE_I18N = True
 USE_TZ = True
 

@@ -9,5 +9,8 @@ import os
 import tempfile
 
 os.environ.setdefault("DUPLISTATUS_DATA_DIR", tempfile.mkdtemp(prefix="duplistatus-test-"))
+# Schedules without a zone of their own use TZ: the tests expect UTC whatever the machine's
+# zone (monitoring/tests/test_deployment_zone.py starts a process with a TZ of its own).
+os.environ["TZ"] = "UTC"
 
 from duplistatus.settings import *  # noqa: E402,F403

@@ -43,8 +43,8 @@ class Worker:
         done = {"queued": outbox.enqueue_events(now)}
         if self.last_scan is None or now - self.last_scan >= SCAN_PERIOD:
             self.last_scan = now
-            done["learned"] = monitor.learn_pending(now)
-            done["monitoring_events"] = monitor.scan(now).total
+            checked = monitor.check(now)
+            done["learned"], done["monitoring_events"] = checked.learned, checked.total
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
             done["purged"] = summary.purge_delivery_log(now)

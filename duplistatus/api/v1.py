@@ -35,7 +35,10 @@ class ScheduleOut(Schema):
     weekdays: list[int]
     timezone: str
     grace_minutes: int
-    source: str | None = Field(description="configured | learned | duplicati | default")
+    source: str | None = Field(
+        description="duplicati | configured | learned | default | fallback (a guess from the"
+        " gaps between the latest runs, until a schedule is set or learned); null: not run twice"
+    )
     confidence: float | None
     reminder_minutes: int | None
     escalation_after_minutes: int | None
@@ -208,9 +211,13 @@ def patch_defaults(request: HttpRequest, body: DefaultsIn) -> dict[str, Any]:
     return get_defaults(request)
 
 
-@router.post("/monitoring/scan", response=dict, summary="Run one overdue scan now")
+@router.post(
+    "/monitoring/scan",
+    response=dict,
+    summary="Learn schedules from new runs, then run one overdue scan now",
+)
 def run_scan(request: HttpRequest) -> dict[str, Any]:
-    return monitor.scan(clock.now()).as_dict()
+    return monitor.check(clock.now()).as_dict()
 
 
 class ResetIn(Schema):

@@ -179,6 +179,10 @@ class BackupJob(ScheduleSettings, NotificationRules):
     # How early on-schedule runs start against the learned time of day.
     learned_early_minutes = models.PositiveIntegerField(null=True, blank=True)
     learned_description = models.CharField(max_length=100, blank=True, default="")
+    # Until a schedule is learned with confidence: a cautious guess from the gaps between the
+    # latest runs (learn.fallback_schedule), so that no job with a history goes unwatched.
+    fallback_interval = models.CharField(max_length=40, blank=True, default="")
+    fallback_grace_minutes = models.PositiveIntegerField(null=True, blank=True)
     # Set at ingest, cleared by the worker once it has learned from the new history.
     needs_learning = models.BooleanField(default=False)
 

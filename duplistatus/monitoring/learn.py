@@ -10,8 +10,12 @@ for days, weeks and months, so DST moves nothing). The densest window of that fo
 schedule's phase; runs inside it are "on schedule", the rest (manual runs, retries) are
 outliers. A candidate scores by the share of runs it explains times the square root of the
 share of its slots that saw a run (so missed days cost little but "every 15 minutes" cannot
-explain a daily job). Among near-equal scores the longest interval wins: a weekly job is
-"weekly", not "daily on Sundays".
+explain a daily job), both weighted toward recent runs and slots, so that a job that changed
+pace is learned at its new one within a few runs. Among near-equal scores the longest
+interval wins: a weekly job is "weekly", not "daily on Sundays".
+
+Until a schedule is learned with confidence, `fallback_schedule` gives a cautious guess from
+the gaps between the latest runs, so that no job with a history is left without expectation.
 
 Pure: no I/O, no clock; `now` is an argument and all datetimes are timezone-aware UTC.
 """
@@ -22,6 +26,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from statistics import median
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
@@ -36,16 +41,38 @@ from duplistatus.monitoring.intervals import (
     resolve_local,
 )
 
-__all__ = ["MIN_RUNS", "LearnedSchedule", "learn_schedule"]
+__all__ = [
+    "FALLBACK_MIN_RUNS",
+    "MIN_RUNS",
+    "FallbackSchedule",
+    "LearnedSchedule",
+    "fallback_schedule",
+    "learn_schedule",
+]
 
 MIN_RUNS: Final = 5
+# A job whose schedule is not learned with confidence still gets an expectation: from the gaps
+# between its latest runs, once it has two (see fallback_schedule).
+FALLBACK_MIN_RUNS: Final = 2
+_FALLBACK_GAPS: Final = 8
 # Only recent history counts: schedules change, and 200 runs are plenty for any interval.
 HISTORY_WINDOW: Final = timedelta(days=400)
 MAX_RUNS: Final = 200
 # Runs closer than this to the previous one are the same run reported twice.
 _DUPLICATE_WITHIN: Final = timedelta(minutes=1)
-# Confidence reaches its full value once this many distinct slots saw an on-schedule run.
+# Confidence reaches its full value once this many distinct slots saw an on-schedule run:
+# eight for intervals under a week, fewer for longer ones, where each slot is weeks of
+# evidence (eight months before a monthly job is trusted leaves it unwatched most of a year).
 _FULL_CONFIDENCE_SLOTS: Final = 8
+_FULL_CONFIDENCE_SLOTS_WEEKLY: Final = 6
+_FULL_CONFIDENCE_SLOTS_MONTHLY: Final = 4
+# Schedules change (weekly for a while, then daily): recent evidence weighs more. A run's
+# weight halves every _RUN_HALF_LIFE newer runs, a slot's every _SLOT_HALF_LIFE newer slots,
+# a weekday's occurrence every _WEEKDAY_HALF_LIFE newer occurrences of that weekday; so a
+# new pace wins within a few runs, while a missed run or two moves little.
+_RUN_HALF_LIFE: Final = 8
+_SLOT_HALF_LIFE: Final = 8
+_WEEKDAY_HALF_LIFE: Final = 2
 # Scores this close to the best count as a tie, and ties go to the longer interval.
 _TIE: Final = 0.05
 
@@ -159,6 +186,40 @@ def learn_schedule(
     return _schedule(best, runs, tz, typical_duration)
 
 
+@dataclass(frozen=True, slots=True)
+class FallbackSchedule:
+    """A cautious expectation for a job whose schedule is not learned with confidence.
+
+    The next run is expected a typical recent gap after the latest run, in whole days (never
+    sooner than a day: the original expected every job daily), and the grace covers the
+    longest recent gap plus half an interval, so a job that keeps its pace is never overdue
+    while one that stops is noticed. It steps from the latest run, whatever that is.
+    """
+
+    interval: Interval
+    interval_text: str
+    grace: timedelta
+
+    def describe(self) -> str:
+        days = self.interval.days
+        return "about daily" if days == 1 else f"about every {days} days"
+
+
+def fallback_schedule(run_times: Sequence[datetime], *, now: datetime) -> FallbackSchedule | None:
+    """The fallback expectation from the gaps between the latest runs (UTC-aware times, any
+    order); None with fewer than FALLBACK_MIN_RUNS usable runs."""
+    moments = _moments(run_times, now)
+    if len(moments) < FALLBACK_MIN_RUNS:
+        return None
+    recent = moments[-_FALLBACK_GAPS - 1 :]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(recent)]
+    days = max(1, round(median(gaps) / _DAY))
+    interval = Interval(days=days)
+    beyond = max(0.0, max(gaps) - days * _DAY)
+    grace = timedelta(hours=math.ceil((beyond + days * _DAY / 2) / 3600))
+    return FallbackSchedule(interval, format_interval(interval), grace)
+
+
 # --- internals --------------------------------------------------------------------------------
 
 _FrameKind = Literal["absolute", "wall", "month"]
@@ -170,6 +231,7 @@ class _Run:
     wall: datetime  # naive local wall-clock time
     absolute_s: float  # seconds since the Unix epoch
     wall_s: float  # wall-clock seconds on a linear local scale (ignores DST jumps)
+    weight: float  # recent runs weigh more (_RUN_HALF_LIFE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,10 +276,14 @@ class _Frame:
         return resolve_local(self.slot_wall(run, offset), tz)
 
     def slot_date(self, run: _Run, offset: float, tz: ZoneInfo) -> date:
-        """The local date of the run's slot (a run at 00:05 for a 23:55 slot is the day before)."""
+        """The local date of the run's slot (a run at 00:05 for a 23:55 slot is the day before).
+
+        From the slot's whole minute, like slot_wall: the offset is a difference of large
+        second counts, and its float noise would put a run a few seconds after a 00:00 slot
+        at 23:59:59.99 of the day before, inventing weekday restrictions."""
         if self.kind == "absolute":
-            return (run.at - timedelta(seconds=offset)).astimezone(tz).date()
-        return (run.wall - timedelta(seconds=offset)).date()
+            return self.slot_start(run, offset, tz).astimezone(tz).date()
+        return self.slot_wall(run, offset).date()
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +299,8 @@ class _Fit:
     score: float
 
 
-def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list[_Run]:
+def _moments(run_times: Sequence[datetime], now: datetime) -> list[datetime]:
+    """The usable run times in UTC, oldest first: recent, not in the future, not duplicates."""
     if now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
     oldest = now - HISTORY_WINDOW
@@ -248,8 +315,13 @@ def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list
     for moment in moments:
         if not unique or moment - unique[-1] >= _DUPLICATE_WITHIN:
             unique.append(moment)
+    return unique[-MAX_RUNS:]
+
+
+def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list[_Run]:
     runs: list[_Run] = []
-    for moment in unique[-MAX_RUNS:]:
+    recent = _moments(run_times, now)
+    for index, moment in enumerate(recent):
         wall = moment.astimezone(tz).replace(tzinfo=None)
         wall_s = (
             wall.toordinal() * _DAY
@@ -258,7 +330,8 @@ def _prepare(run_times: Sequence[datetime], tz: ZoneInfo, now: datetime) -> list
             + wall.second
             + wall.microsecond / 1e6
         )
-        runs.append(_Run(moment, wall, moment.timestamp(), wall_s))
+        weight = 0.5 ** ((len(recent) - 1 - index) / _RUN_HALF_LIFE)
+        runs.append(_Run(moment, wall, moment.timestamp(), wall_s, weight))
     return runs
 
 
@@ -299,17 +372,19 @@ def _fit(
     if len(slots) < 2:
         return None
 
-    span = max(slots) - min(slots) + 1
+    latest = max(slots)
+    span = latest - min(slots) + 1
+    decay = 0.5 ** (1 / _SLOT_HALF_LIFE)
+    expected = (1 - decay**span) / (1 - decay)  # the weights of all `span` slots, summed
     if frame.period <= _DAY:
         # Only slots on allowed days were expected to see a run.
         dates = [frame.slot_date(r, o, tz) for r, _, o in on_schedule]
         all_dates = _date_range(min(dates), max(dates))
         allowed_dates = sum(1 for d in all_dates if _sunday_based(d) in weekdays)
-        expected = span * allowed_dates / len(all_dates)
-    else:
-        expected = span
-    coverage = min(1.0, len(slots) / expected)
-    explained = len(on_schedule) / len(runs)
+        expected *= allowed_dates / len(all_dates)
+    seen = sum(decay ** (latest - slot) for slot in slots)
+    coverage = min(1.0, seen / expected)
+    explained = sum(run.weight for run, _, _ in on_schedule) / sum(run.weight for run in runs)
     return _Fit(
         text=text,
         interval=interval,
@@ -351,14 +426,18 @@ def _detect_weekdays(dates: set[date]) -> frozenset[int]:
     first, last = min(dates), max(dates)
     if (last - first).days + 1 < 14:  # need each weekday at least twice
         return _ALL_DAYS
-    occurrences = [0] * 7
-    for day in _date_range(first, last):
-        occurrences[_sunday_based(day)] += 1
-    seen = [0] * 7
-    for day in dates:
-        seen[_sunday_based(day)] += 1
+    occurrences = [0.0] * 7
+    seen = [0.0] * 7
+    newer = [0] * 7  # newer occurrences of each weekday, counted walking back from `last`
+    for day in reversed(_date_range(first, last)):
+        weekday = _sunday_based(day)
+        weight = 0.5 ** (newer[weekday] / _WEEKDAY_HALF_LIFE)
+        newer[weekday] += 1
+        occurrences[weekday] += weight
+        if day in dates:
+            seen[weekday] += weight
     ratios = [seen[d] / occurrences[d] for d in range(7)]
-    threshold = max(0.2, 0.3 * max(ratios))
+    threshold = max(0.2, 0.25 * max(ratios))
     allowed = frozenset(d for d in range(7) if ratios[d] >= threshold)
     return allowed or _ALL_DAYS
 
@@ -389,7 +468,7 @@ def _schedule(fit: _Fit, runs: list[_Run], tz: ZoneInfo, duration: timedelta) ->
     earliness = _percentile([max(0.0, -o) for o in offsets], 0.95)
     early_minutes = min(math.ceil(1.25 * earliness / 60), _tolerance(fit.frame.period) // 60)
 
-    confidence = fit.score * min(1.0, fit.slots / _FULL_CONFIDENCE_SLOTS)
+    confidence = fit.score * min(1.0, fit.slots / _full_confidence_slots(fit.period))
     return LearnedSchedule(
         interval=fit.interval,
         interval_text=fit.text,
@@ -420,6 +499,14 @@ def _anchor(fit: _Fit, tz: ZoneInfo) -> datetime:
             return start
     run, _, offset = latest_first[0]
     return fit.frame.slot_start(run, offset, tz)
+
+
+def _full_confidence_slots(period: float) -> int:
+    if period >= 28 * _DAY:
+        return _FULL_CONFIDENCE_SLOTS_MONTHLY
+    if period >= 7 * _DAY:
+        return _FULL_CONFIDENCE_SLOTS_WEEKLY
+    return _FULL_CONFIDENCE_SLOTS
 
 
 def _grace_preset(needed: timedelta) -> timedelta:

@@ -24,7 +24,7 @@ from duplistatus import clock, wakeup
 from duplistatus.backups.models import BackupJob, BackupRun, Event, MonitoringDefaults, Server
 
 from . import schedule as plan
-from .learn import MAX_RUNS, learn_schedule
+from .learn import MAX_RUNS, fallback_schedule, learn_schedule
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,16 @@ class Inherited:
                 grace_minutes=job.learned_grace_minutes,
                 early_minutes=job.learned_early_minutes or 0,
             )
+        fallback = None
+        if job.fallback_interval and job.fallback_grace_minutes is not None:
+            fallback = plan.Fallback(job.fallback_interval, job.fallback_grace_minutes)
         return plan.resolve(
             job=plan.Layer.of(job),
             server=server_layer,
             defaults=self.defaults_layer,
             fallback_tz=self.fallback_tz,
             learned=learned,
+            fallback=fallback,
             adopt_learned=self.defaults.adopt_learned,
             min_confidence=self.defaults.min_learned_confidence,
             duplicati_next=duplicati_next,
@@ -199,13 +203,30 @@ def refresh(job: BackupJob) -> BackupJob:
 class ScanResult:
     examined: int = 0
     events: dict[str, list[int]] = field(default_factory=dict)  # kind → job ids
+    learned: int = 0  # jobs whose schedule was learned again first (`check`)
 
     @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.events.values())
 
     def as_dict(self) -> dict[str, object]:
-        return {"examined": self.examined, "events": self.events, "total": self.total}
+        return {
+            "learned": self.learned,
+            "examined": self.examined,
+            "events": self.events,
+            "total": self.total,
+        }
+
+
+def check(now: datetime | None = None) -> ScanResult:
+    """The monitoring pass: learn from the jobs' new runs, then scan. The worker runs it once a
+    minute, `duplistatus scan` and `POST /api/v1/monitoring/scan` on demand: one path, so a
+    scan asked for by hand sees the schedules the worker's would."""
+    now = now or clock.now()
+    learned = learn_pending(now)
+    result = scan(now)
+    result.learned = learned
+    return result
 
 
 def scan(now: datetime | None = None, *, limit: int = 10_000) -> ScanResult:
@@ -310,7 +331,8 @@ def reset_reminders(now: datetime | None = None, job_ids: list[int] | None = Non
 
 
 def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
-    """Learn the schedule of jobs that got new runs since they were last looked at."""
+    """Learn the schedule (and the fallback guess) of jobs that got new runs since they were
+    last looked at."""
     now = now or clock.now()
     ids = list(BackupJob.objects.filter(needs_learning=True).values_list("pk", flat=True)[:limit])
     for job_id in ids:
@@ -324,10 +346,16 @@ def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
         # Reports arrive when a backup ends, so the grace must cover a typical run too.
         typical = timedelta(seconds=durations[len(durations) // 2]) if durations else timedelta(0)
         schedule = job_schedule(job)
-        learned = learn_schedule(
-            [t for t, _ in history], schedule.tz, now=now, typical_duration=typical
-        )
-        changes: dict[str, object] = {"needs_learning": False}
+        times = [t for t, _ in history]
+        learned = learn_schedule(times, schedule.tz, now=now, typical_duration=typical)
+        fallback = fallback_schedule(times, now=now)
+        changes: dict[str, object] = {
+            "needs_learning": False,
+            "fallback_interval": fallback.interval_text if fallback else "",
+            "fallback_grace_minutes": (
+                int((fallback.grace + typical).total_seconds() // 60) if fallback else None
+            ),
+        }
         if learned is not None:
             changes.update(
                 learned_interval=learned.interval_text,
@@ -340,6 +368,5 @@ def learn_pending(now: datetime | None = None, *, limit: int = 100) -> int:
                 learned_description=learned.describe()[:100],
             )
         BackupJob.objects.filter(pk=job_id).update(**changes)
-        if learned is not None:
-            refresh(job)
+        refresh(job)
     return len(ids)

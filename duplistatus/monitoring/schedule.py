@@ -10,9 +10,12 @@ first of:
 2. `configured` — an interval set on the job or on its server;
 3. `learned` — what monitoring/learn.py inferred from the history, once confident enough
    (and when adopting learned schedules is on);
-4. `default` — the global default interval, if one is set.
+4. `default` — the global default interval, if one is set;
+5. `fallback` — a cautious guess from the gaps between the job's latest runs, with a
+   generous grace (learn.fallback_schedule): no job with a history goes unwatched unless its
+   user turns monitoring off.
 
-With none of these, the job has no expectation and its state is `unknown`.
+With none of these (a job that has run once), the job has no expectation: `unknown`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,12 @@ class Learned:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    interval: str
+    grace_minutes: int
+
+
+@dataclass(frozen=True)
 class Schedule:
     """The settings in force for one job, each with the level it came from."""
 
@@ -80,7 +89,7 @@ class Schedule:
     weekdays: frozenset[int]
     tz: ZoneInfo
     grace: timedelta
-    source: str  # configured | learned | duplicati | default | "" (none)
+    source: str  # duplicati | configured | learned | default | fallback | "" (none)
     confidence: float | None
     monitoring_enabled: bool
     paused_until: datetime | None
@@ -108,6 +117,7 @@ def resolve(
     defaults: Layer,
     fallback_tz: ZoneInfo,
     learned: Learned | None,
+    fallback: Fallback | None,
     adopt_learned: bool,
     min_confidence: float,
     duplicati_next: datetime | None,
@@ -152,6 +162,12 @@ def resolve(
     elif defaults.interval:
         source, interval_text = "default", defaults.interval
         origins["interval"] = "global"
+    elif fallback is not None:
+        # Steps from the latest run (anchor None): a guess has no time of day to keep.
+        source, interval_text, anchor = "fallback", fallback.interval, None
+        if grace_minutes is None or origins.get("grace_minutes") == "global":
+            grace_minutes = fallback.grace_minutes
+            origins["grace_minutes"] = "fallback"
 
     interval = _interval(interval_text)
     if interval is None and source != "duplicati":

@@ -79,6 +79,8 @@ class ListedJob:
     learned_confidence: float | None
     learned_grace_minutes: int | None
     learned_early_minutes: int | None
+    fallback_interval: str
+    fallback_grace_minutes: int | None
     # From its latest run (LATEST_RUN, and Duplicati's next-scheduled-run for its schedule).
     storage: int | None
     versions: int | None

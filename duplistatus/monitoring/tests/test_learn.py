@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from duplistatus.monitoring.intervals import Interval, next_expected_at, resolve_local
-from duplistatus.monitoring.learn import LearnedSchedule, learn_schedule
+from duplistatus.monitoring.learn import LearnedSchedule, fallback_schedule, learn_schedule
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
+UTC_ZONE = ZoneInfo("UTC")
 MON_FRI = frozenset({1, 2, 3, 4, 5})
 SEEDS = range(5)
 
@@ -378,3 +379,91 @@ def test_describe_variants() -> None:
         schedule("1M", Interval(months=1), time(2, 0), frozenset()) == "monthly on day 1 at 02:00"
     )
     assert schedule("90s", Interval(seconds=90), None, frozenset()) == "every 1m30s"
+
+
+# --- defects a new user hits (issue 10) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("late_seconds", [0.2, 30])
+@pytest.mark.parametrize("seed", range(10))
+def test_runs_just_after_midnight_count_for_their_own_day(late_seconds: float, seed: int) -> None:
+    # Duplicati starts a 00:00 job at 00:00 and a few seconds; float noise in those seconds
+    # put some runs on the day before, which read as "no run on that weekday" (e.g.
+    # "Mon–Fri, Sun"). Which runs it hit depended on the times, hence the many histories.
+    rng = random.Random(seed)
+    runs = [
+        resolve_local(datetime.combine(date(2026, 4, 1) + timedelta(days=i), time(0, 0)), BERLIN)
+        + timedelta(seconds=rng.uniform(0, late_seconds))
+        for i in range(28)
+    ]
+    learned = learn(runs, BERLIN)
+    assert learned.describe() == "daily at 00:00"
+    assert learned.weekdays == frozenset()
+
+
+def test_monthly_job_is_trusted_after_a_few_months() -> None:
+    # Six clean monthly runs: 0.75 with the daily job's bar of 8 slots, so the learned schedule
+    # was not adopted (0.8) and a monthly job waited 8 months to be watched.
+    runs = [resolve_local(datetime(2026, month, 4, 3, 0), BERLIN) for month in range(1, 7)]
+    learned = learn(runs, BERLIN)
+    assert learned.describe() == "monthly on day 4 at 03:00"
+    assert learned.confidence >= 0.8
+
+
+SUNDAY_0300 = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
+
+
+def test_a_job_that_turns_from_weekly_to_daily_is_learned_daily_within_a_few_runs() -> None:
+    weekly = [SUNDAY_0300 + timedelta(weeks=week) for week in range(20)]
+    daily = [weekly[-1] + timedelta(days=day) for day in range(1, 4)]
+    learned = learn(weekly + daily, UTC_ZONE)
+    assert (learned.interval_text, learned.time_of_day) == ("1D", time(3, 0))
+    # A full week at the new pace leaves no weekday out.
+    week = [weekly[-1] + timedelta(days=day) for day in range(1, 8)]
+    assert learn(weekly + week, UTC_ZONE).describe() == "daily at 03:00"
+
+
+def test_a_daily_job_that_turns_weekly_is_no_longer_trusted_as_daily() -> None:
+    # Still trusted as daily, it would be overdue every day of the week.
+    daily = [SUNDAY_0300 + timedelta(days=day) for day in range(40)]
+    learned = learn(daily + [daily[-1] + timedelta(weeks=1)], UTC_ZONE)
+    assert learned.interval_text != "1D" or learned.confidence < 0.8
+
+
+# --- the fallback ---------------------------------------------------------------------------
+
+
+def test_fallback_needs_two_runs() -> None:
+    assert fallback_schedule([SUNDAY_0300], now=SUNDAY_0300 + timedelta(hours=1)) is None
+    two = fallback_schedule(
+        [SUNDAY_0300, SUNDAY_0300 + timedelta(days=1)], now=SUNDAY_0300 + timedelta(days=2)
+    )
+    assert two is not None
+    assert (two.interval_text, two.grace, two.describe()) == (
+        "1D",
+        timedelta(hours=12),
+        "about daily",
+    )
+
+
+def test_fallback_grace_covers_the_longest_recent_gap() -> None:
+    runs = daily_runs(
+        BERLIN, date(2026, 3, 2), 14, time(21, 30), random.Random(0), weekdays=MON_FRI
+    )
+    fallback = fallback_schedule(runs, now=runs[-1] + timedelta(hours=1))
+    assert fallback is not None
+    # Typically a day; the weekend's three days must not be overdue: 2 days beyond, plus half.
+    assert fallback.interval_text == "1D"
+    assert timedelta(days=2, hours=12) <= fallback.grace <= timedelta(days=2, hours=13)
+
+
+def test_fallback_follows_longer_paces_and_never_expects_sooner_than_a_day() -> None:
+    monthly = [resolve_local(datetime(2026, month, 4, 3, 0), BERLIN) for month in range(1, 5)]
+    fallback = fallback_schedule(monthly, now=monthly[-1])
+    assert fallback is not None
+    assert fallback.describe() == "about every 31 days"  # 31, 28 and 31 days apart
+    assert fallback.grace == timedelta(days=15, hours=12)
+    minutes_apart = [SUNDAY_0300, SUNDAY_0300 + timedelta(minutes=5)]
+    fallback = fallback_schedule(minutes_apart, now=SUNDAY_0300 + timedelta(hours=1))
+    assert fallback is not None
+    assert (fallback.interval_text, fallback.grace) == ("1D", timedelta(hours=12))

@@ -254,6 +254,19 @@ def test_learned_schedule_is_adopted(client, auth_client):
     assert abs(expected - (T0 + timedelta(days=21))) <= timedelta(minutes=10)
 
 
+def test_scan_endpoint_learns_like_the_command_and_the_worker(client, auth_client):
+    # It scanned without learning first: a history the worker (or `duplistatus scan`) would
+    # have learned stayed unknown when the scan was asked for through the API.
+    for day in range(21):
+        at(T0 + timedelta(days=day, minutes=5))
+        upload(client, T0 + timedelta(days=day))
+    response = auth_client.post("/api/v1/monitoring/scan")
+    assert response.json()["learned"] == 1
+    job = job_api(auth_client)
+    assert (job["schedule"]["source"], job["learned"]["interval"]) == ("learned", "1D")
+    assert job["next_expected_at"] == "2026-03-23T02:00:00Z"
+
+
 def test_daily_schedule_keeps_local_time_across_dst(client, auth_client):
     berlin = ZoneInfo("Europe/Berlin")
     first = datetime(2026, 3, 27, 2, 0, tzinfo=berlin)  # the Friday before the change

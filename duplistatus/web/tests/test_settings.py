@@ -133,8 +133,12 @@ def test_global_defaults(admin_client, loaded):
         False,
     )
     assert defaults.min_learned_confidence == pytest.approx(0.95)
-    # Learned schedules are no longer adopted, so jobs without one have no expectation.
-    assert dashboard_state(admin_client, job("nas", "Photos")) == "unknown"
+    # Learned schedules are no longer adopted: a job without a schedule falls back to a guess
+    # from its latest runs (it does not go unwatched).
+    photos = job("nas", "Photos")
+    assert (dashboard_state(admin_client, photos), photos.schedule_source) == ("ok", "fallback")
+    page = admin_client.get(f"/jobs/{photos.pk}").content.decode()
+    assert ">fallback" in page and "A guess from the gaps between the latest runs" in page
     entry = AuditEntry.objects.get()
     assert entry.action == "defaults.schedule"
     assert entry.changes["adopt_learned"] == {"from": True, "to": False}
