@@ -6,6 +6,7 @@
 - DUPLISTATUS_MAX_UPLOAD_BYTES (default 50 MB): larger uploads get 413.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -184,3 +185,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DUPLISTATUS_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# GET /metrics (Prometheus): on, for API tokens and the addresses (or networks) listed here.
+METRICS_ENABLED = os.environ.get("DUPLISTATUS_METRICS", "1") != "0"
+METRICS_ALLOW = [
+    ipaddress.ip_network(entry.strip(), strict=False)
+    for entry in os.environ.get("DUPLISTATUS_METRICS_ALLOW", "").split(",")
+    if entry.strip()
+]
