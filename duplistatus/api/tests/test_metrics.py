@@ -200,3 +200,23 @@ def test_a_waiting_delivery_shows_in_the_queue(client, auth_client, api_token, c
         )
         == 1
     )
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_we_export(client, api_token):
+    import re
+    from pathlib import Path
+
+    dashboard = Path(__file__).resolve().parents[3] / "docs" / "grafana-dashboard.json"
+    wanted = set(re.findall(r"duplistatus_\w+", dashboard.read_text()))
+    clock.set(T0)
+    upload(client, job="Photos", status="Success", begin=T0 - timedelta(hours=1))
+    worker = Worker()
+    worker.run_once()
+    worker.heartbeat()
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {api_token}")
+    exported = {
+        sample.name
+        for family in text_string_to_metric_families(response.content.decode())
+        for sample in family.samples
+    } | {family.name for family in text_string_to_metric_families(response.content.decode())}
+    assert wanted <= exported, wanted - exported
