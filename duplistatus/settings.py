@@ -10,6 +10,7 @@
   and X-Forwarded-Proto are believed (duplistatus/proxies.py); from others they are dropped.
 """
 
+import ipaddress
 import os
 import secrets
 import urllib.parse
@@ -208,3 +209,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("DUPLISTATUS_LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# GET /metrics (Prometheus): on, for API tokens and the addresses (or networks) listed here.
+METRICS_ENABLED = os.environ.get("DUPLISTATUS_METRICS", "1") != "0"
+METRICS_ALLOW = [
+    ipaddress.ip_network(entry.strip(), strict=False)
+    for entry in os.environ.get("DUPLISTATUS_METRICS_ALLOW", "").split(",")
+    if entry.strip()
+]

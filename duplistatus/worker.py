@@ -12,6 +12,8 @@ Both come from duplistatus/wakeup.py, which the layers below this loop use to wa
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from datetime import datetime, timedelta
 
@@ -24,6 +26,8 @@ from duplistatus.wakeup import event as _wake
 log = logging.getLogger(__name__)
 
 SCAN_PERIOD = timedelta(minutes=1)
+# How often a worker records that it is alive (WorkerHeartbeat, read by /metrics).
+HEARTBEAT_PERIOD = timedelta(seconds=15)
 # Wake-ups closer together than this are taken as one: a burst of uploads is handled in a
 # few passes instead of one pass per upload.
 MIN_PASS_GAP_SECONDS = 0.05
@@ -33,6 +37,21 @@ IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
 class Worker:
     def __init__(self) -> None:
         self.last_scan: datetime | None = None
+        self.started_at = clock.now()
+        self.last_heartbeat: datetime | None = None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def heartbeat(self) -> None:
+        """Record a finished pass, at most once per HEARTBEAT_PERIOD (one small UPDATE)."""
+        from duplistatus.backups.models import WorkerHeartbeat
+
+        now = clock.now()
+        if self.last_heartbeat is not None and now - self.last_heartbeat < HEARTBEAT_PERIOD:
+            return
+        WorkerHeartbeat.objects.update_or_create(
+            worker=self.name, defaults={"last_pass_at": now, "started_at": self.started_at}
+        )
+        self.last_heartbeat = now
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
@@ -77,6 +96,7 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
         close_old_connections()
         try:
             done = worker.run_once()
+            worker.heartbeat()
             if connection.vendor == "sqlite":
                 # Copies what the uploads wrote to the WAL into the database file, here
                 # rather than in an upload's commit (see settings: wal_autocheckpoint).

@@ -348,3 +348,15 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.job_id} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker process last finished a pass, so that a stopped worker shows (in
+    /metrics) instead of failing silently. Written at most every HEARTBEAT_SECONDS."""
+
+    worker = models.CharField(max_length=200, unique=True)  # "host:pid"
+    started_at = models.DateTimeField()
+    last_pass_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.worker} @ {self.last_pass_at:%Y-%m-%d %H:%M:%S}"
