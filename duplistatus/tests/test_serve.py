@@ -76,6 +76,21 @@ class Serve:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.decode(errors="replace"))
+
+    def wait_for_output(self, text: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                pytest.fail(f"serve never said {text!r}:\n{self.output()}")
+            time.sleep(0.05)
 
     def health(self, timeout: float = 1.0) -> int:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -101,7 +116,8 @@ class Serve:
     def output(self) -> str:
         if self.process.poll() is None:
             self.stop()
-        return self.process.stdout.read().decode() if self.process.stdout else ""
+        self.reader.join(timeout=10)
+        return "".join(self.lines)
 
     def stop(self) -> None:
         try:
@@ -316,7 +332,7 @@ def test_serve_starts_once_the_database_comes_up(prepared_env):
     server = Serve(env)
     listener = socket.socket()
     try:
-        time.sleep(3)  # serve is waiting by now; then the database comes up
+        server.wait_for_output("Waiting for the database")  # then the database comes up
         listener.bind(("127.0.0.1", port))
         listener.listen()
         threading.Thread(
@@ -326,4 +342,4 @@ def test_serve_starts_once_the_database_comes_up(prepared_env):
     finally:
         server.stop()
         listener.close()
-    assert "Waiting for the database" in server.output()
+    assert "The database answers" in server.output()
