@@ -172,16 +172,16 @@ class BufferedWSGI:
             )
         finally:
             body.close()
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": response.headers})  # fmt: skip
-        while True:
+        await send(
+            {"type": "http.response.start", "status": response.status, "headers": response.headers}
+        )
+        while not done:
+            # A large response (a static file): the rest in batches, read in a thread.
             for chunk in batch:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            if done:
-                break
-            # A large response (a static file): the rest in batches, read in a thread.
             batch, done = await loop.run_in_executor(self.executor, next_batch, chunks)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        # The usual response, or the last batch, in one message.
+        await send({"type": "http.response.body", "body": b"".join(batch), "more_body": False})
 
     def run(self, environ: dict[str, Any]) -> tuple[Response, Iterator[bytes], list[bytes], bool]:
         """Django on one request, in a request thread: the response and its first batch."""
