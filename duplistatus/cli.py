@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import socket
 import sys
+
+HEADER_TIMEOUT_MS = 10_000
 
 
 def _setup_django() -> None:
@@ -28,30 +30,61 @@ def _setup_django() -> None:
         django.setup()
 
 
+def port_taken(host: str, port: int) -> OSError | None:
+    """Whether something listens on host:port already. granian's workers bind with
+    SO_REUSEPORT, so a second `serve` (or a worker left over from one) would share the port
+    instead of failing; a plain bind, as any other server does, tells."""
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+                probe.listen()
+            except OSError as exc:
+                return exc
+    return None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    # Set up in a child process: the serving parent then never imports Django, which keeps
-    # the resident memory of the whole service to the one worker process that needs it.
-    setup = subprocess.run([sys.executable, "-m", "duplistatus", "setup", "--quiet"])
-    if setup.returncode != 0:
-        return setup.returncode
+    # The serving parent never imports Django, which keeps the resident memory of the whole
+    # service to the worker processes that need it; each web worker sets up before it serves
+    # (duplistatus.asgi: wait for the database, migrations, assets, first admin).
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
+    taken = port_taken(args.host, args.port)
+    if taken is not None:
+        print(
+            f"duplistatus: cannot listen on {args.host}:{args.port}: {taken.strerror}. "
+            "Is another duplistatus serve running? Stop it or choose another --port.",
+            file=sys.stderr,
+        )
+        return 1
     # Links in notifications point here unless DUPLISTATUS_BASE_URL says otherwise.
     os.environ["DUPLISTATUS_HOST"], os.environ["PORT"] = args.host, str(args.port)
     if args.no_worker:
         os.environ["DUPLISTATUS_INPROCESS_WORKER"] = "0"
     else:
         os.environ.setdefault("DUPLISTATUS_INPROCESS_WORKER", "1")
+    os.environ["WEB_THREADS"] = str(args.threads)
+    os.environ["DUPLISTATUS_SERVE_PID"] = str(os.getpid())  # the workers die with it
     print(f"duplistatus listening on http://{args.host}:{args.port}", flush=True)
     Granian(
-        "duplistatus.wsgi:application",
+        "duplistatus.asgi:application",
         address=args.host,
         port=args.port,
-        interface=Interfaces.WSGI,
+        # ASGI without lifespan: the event loop reads request bodies, Django runs in a pool of
+        # --threads threads (duplistatus.edge), so slow clients hold no thread.
+        interface=Interfaces.ASGINL,
         workers=args.workers,
-        blocking_threads=args.threads,
         backlog=2048,
+        # A slow client gets this long to send its request line and headers (then the body
+        # has DUPLISTATUS_BODY_TIMEOUT_SECONDS).
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_TIMEOUT_MS),
+        websockets=False,
         log_access=False,
     ).serve()
     return 0
@@ -59,7 +92,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
-    from duplistatus import worker
+    from duplistatus import startup, worker
+
+    try:
+        startup.wait_for_database()
+    except startup.DatabaseUnavailable as exc:
+        print(exc)
+        return 1
 
     worker.run_forever()
     return 0
@@ -105,23 +144,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    """Everything `serve` needs before it serves: the schema, the pages' assets (npm ci when
-    they are missing, then collectstatic) and, on first start, the admin user."""
+    """Everything `serve` needs before it serves (serve's workers do the same): the schema,
+    the pages' assets (npm ci when they are missing, collectstatic when they changed) and, on
+    first start, the admin user."""
     _setup_django()
-    from django.core.management import call_command
+    from duplistatus import startup
 
-    from duplistatus.accounts.passwords import PolicyError, create_first_admin
-    from duplistatus.web import assets
-
-    call_command("migrate", interactive=False, verbosity=0 if args.quiet else 1)
-    assets.install()
-    call_command("collectstatic", interactive=False, verbosity=0 if args.quiet else 1)
     try:
-        create_first_admin()
-    except PolicyError as exc:
-        print(f"DUPLISTATUS_ADMIN_PASSWORD does not meet the password policy: {exc}")
-        return 2
-    return 0
+        return startup.prepare(verbosity=0 if args.quiet else 1)
+    except startup.DatabaseUnavailable as exc:
+        print(exc)
+        return 1
 
 
 def cmd_resetpassword(args: argparse.Namespace) -> int:

@@ -193,6 +193,8 @@ LOGIN_LOCKOUT_MINUTES = int(os.environ.get("DUPLISTATUS_LOGIN_LOCKOUT_MINUTES", 
 AUDIT_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_AUDIT_RETENTION_DAYS", "365"))
 
 MAX_UPLOAD_BYTES = int(os.environ.get("DUPLISTATUS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
+# How long `serve` waits for a request's body before answering 408 (duplistatus.edge).
+BODY_TIMEOUT_SECONDS = float(os.environ.get("DUPLISTATUS_BODY_TIMEOUT_SECONDS", "60"))
 # Django's own cap on in-memory request bodies must not reject an upload before we do.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000

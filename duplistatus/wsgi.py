@@ -1,4 +1,4 @@
-"""WSGI entry point, served by granian (see cli.serve)."""
+"""The Django WSGI app; `serve` runs it behind duplistatus.edge (see duplistatus.asgi)."""
 
 import gc
 import os

@@ -3,11 +3,13 @@
 Third-party code (htmx, uPlot) is pinned in package.json + package-lock.json and installed by
 npm into node_modules/, never committed. `NodeModulesFinder` hands collectstatic exactly the
 files the pages load, under static/vendor/. `duplistatus setup` (run by `serve`) installs them
-with `npm ci --omit=dev` when they are missing and npm is there, then runs collectstatic.
+with `npm ci --omit=dev` when they are missing and npm is there, then runs collectstatic when
+the static sources changed since the last run (`collect_if_changed`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -52,6 +54,49 @@ def install(echo: Any = print) -> bool:
     if done.returncode != 0 or missing():
         echo(f"npm ci failed: {hint}. The API works without them.")
         return False
+    return True
+
+
+def sources_fingerprint() -> str:
+    """A hash of every file collectstatic would collect (name and content) and of how they
+    are stored: equal fingerprints, equal collected files."""
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+
+    from duplistatus.web.apps import StaticFilesConfig
+
+    digest = hashlib.sha256()
+    digest.update(repr(settings.STORAGES["staticfiles"]).encode())
+    found = set()
+    for finder in get_finders():
+        for path, storage in finder.list(StaticFilesConfig.ignore_patterns):
+            prefix = getattr(storage, "prefix", None) or ""
+            found.add((f"{prefix}/{path}" if prefix else path, storage.path(path)))
+    for name, source in sorted(found):
+        digest.update(name.encode() + b"\0")
+        with open(source, "rb") as file:
+            digest.update(hashlib.file_digest(file, "sha256").digest())
+    return digest.hexdigest()
+
+
+def collect_if_changed(verbosity: int = 0) -> bool:
+    """collectstatic when a static source changed (or was added or removed) since the last
+    collection into this data dir; returns whether it collected. Collecting hashes and
+    compresses every file (seconds); checking reads them once (milliseconds), so a restart
+    with nothing new is quick."""
+    from django.conf import settings
+    from django.core.management import call_command
+
+    stamp = Path(settings.DATA_DIR) / "static.fingerprint"
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    fingerprint = sources_fingerprint()
+    try:
+        if manifest.is_file() and stamp.read_text() == fingerprint:
+            return False
+    except FileNotFoundError:
+        pass
+    call_command("collectstatic", interactive=False, verbosity=verbosity)
+    stamp.write_text(fingerprint)
     return True
 
 

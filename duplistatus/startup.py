@@ -1,0 +1,176 @@
+"""What has to be true before the service answers, done by `duplistatus setup` and by each web
+worker of `serve` before it takes requests: the database answers, its schema is current, the
+pages' assets are installed and collected, and the first admin exists.
+
+Each step checks first and does nothing when there is nothing to do, so a restart on an
+existing data dir costs one connection, one query for the applied migrations and a hash of
+the static sources, not a migrate run and a collectstatic (which hashes and compresses every
+file: seconds).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+Echo = Callable[[str], object]
+
+DEFAULT_DATABASE_WAIT_SECONDS = 60.0
+
+
+class DatabaseUnavailable(Exception):
+    pass
+
+
+def database_wait_seconds() -> float:
+    return float(os.environ.get("DUPLISTATUS_DATABASE_WAIT_SECONDS", DEFAULT_DATABASE_WAIT_SECONDS))
+
+
+def describe_database() -> str:
+    """Where the database is, for messages: never the password."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"SQLite {settings['NAME']}"
+    host = settings.get("HOST") or "localhost"
+    port = settings.get("PORT") or ""
+    return f"{connection.vendor} {settings['NAME']!r} at {host}{':' if port else ''}{port}"
+
+
+def wait_for_database(timeout: float | None = None, echo: Echo = print) -> None:
+    """Connect, retrying for up to `timeout` seconds (DUPLISTATUS_DATABASE_WAIT_SECONDS):
+    a service started beside its database (compose, a reboot) must not die because the
+    database is a few seconds slower to come up. Says what it waits for, once and then
+    every ten seconds; raises DatabaseUnavailable when the time is up."""
+    from django.db import connection
+    from django.db.utils import OperationalError
+
+    timeout = database_wait_seconds() if timeout is None else timeout
+    started = time.monotonic()
+    last_said = None
+    while True:
+        try:
+            connection.ensure_connection()
+            if last_said is not None:
+                echo(f"The database answers ({describe_database()}).")
+            return
+        except OperationalError as exc:
+            connection.close()
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            waited = time.monotonic() - started
+            if waited >= timeout:
+                raise DatabaseUnavailable(
+                    f"The database did not answer within {timeout:.0f} s "
+                    f"({describe_database()}): {reason}"
+                ) from exc
+            if last_said is None or waited - last_said >= 10:
+                last_said = waited
+                echo(
+                    f"Waiting for the database ({describe_database()}): {reason}; "
+                    f"retrying for up to {timeout - waited:.0f} s more "
+                    "(DUPLISTATUS_DATABASE_WAIT_SECONDS)."
+                )
+            time.sleep(min(1.0, max(0.0, timeout - waited)))
+
+
+def migrate_if_pending(verbosity: int = 0) -> bool:
+    """Apply migrations only when some are not applied yet (migrate itself, even with
+    nothing to do, runs every app's post-migrate hooks). Returns whether it migrated."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+        return False
+    call_command("migrate", interactive=False, verbosity=verbosity)
+    return True
+
+
+@contextlib.contextmanager
+def setup_lock() -> Iterator[None]:
+    """One setup at a time per data dir: `serve --workers N` starts N workers at once, and
+    two migrate or collectstatic runs side by side trip over each other."""
+    from django.conf import settings
+
+    with open(settings.DATA_DIR / "setup.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def prepare(verbosity: int = 0, echo: Echo = print) -> int:
+    """Everything `serve` needs before it serves. Returns an exit status: 0, or 2 when the
+    operator's DUPLISTATUS_ADMIN_PASSWORD is against the policy."""
+    from duplistatus.accounts.passwords import PolicyError, create_first_admin
+    from duplistatus.web import assets
+
+    wait_for_database(echo=echo)
+    with setup_lock():
+        migrate_if_pending(verbosity)
+        assets.install(echo)
+        assets.collect_if_changed(verbosity)
+        try:
+            create_first_admin(echo)
+        except PolicyError as exc:
+            echo(f"DUPLISTATUS_ADMIN_PASSWORD does not meet the password policy: {exc}")
+            return 2
+    return 0
+
+
+# --- a web worker of `serve` ---
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when `parent_pid` (the `serve` main process) ends, however it ends.
+
+    granian's workers are separate processes; after a `kill -9` of the main process one
+    lived on, orphaned, still serving the port, and the next `serve` bound the port beside
+    it. On Linux the kernel sends SIGTERM when the parent dies (PR_SET_PDEATHSIG; the worker
+    then stops like on a normal shutdown); elsewhere a thread watches the parent."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # The parent may have died before the prctl: then nobody will send the signal.
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="duplistatus-parent-watch", daemon=True).start()
+
+
+def run_in_web_worker(echo: Echo = print) -> Any:
+    """Called once in each web worker of `serve`, before the app is built."""
+    parent = os.environ.get("DUPLISTATUS_SERVE_PID")
+    if parent:
+        die_with_parent(int(parent))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duplistatus.settings")
+    import django
+
+    django.setup()
+    try:
+        status = prepare(echo=echo)
+    except DatabaseUnavailable as exc:
+        echo(str(exc))
+        status = 1
+    if status:
+        sys.stdout.flush()
+        os._exit(status)
