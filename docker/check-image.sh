@@ -35,7 +35,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 name=duplistatus-check-$$
 podman volume create "$name" >/dev/null
 cleanup() { podman rm -f "$name" >/dev/null 2>&1 || true; podman volume rm -f "$name" >/dev/null 2>&1 || true; }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 podman run "${RUN_OPTS[@]}" -d --name "$name" --network host -e PORT="$port" \
   -e TZ=Europe/Berlin -e DUPLISTATUS_ADMIN_PASSWORD=container-check-pw -v "$name:/data" \
   localhost/duplistatus:check >/dev/null
