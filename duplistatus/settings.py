@@ -171,6 +171,12 @@ MAX_UPLOAD_BYTES = int(os.environ.get("DUPLISTATUS_MAX_UPLOAD_BYTES", 50 * 1024 
 # Django's own cap on in-memory request bodies must not reject an upload before we do.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+# Bodies that fail to parse are kept for a better parser, but anyone may send them: keep
+# each one's first bytes (with its full size and hash), all of them within a quota, for a
+# while. Reports that parsed are kept whole and for good.
+UNPARSED_KEEP_BYTES = int(os.environ.get("DUPLISTATUS_UNPARSED_KEEP_BYTES", 1024 * 1024))
+UNPARSED_QUOTA_BYTES = int(os.environ.get("DUPLISTATUS_UNPARSED_QUOTA_BYTES", 100 * 1024 * 1024))
+UNPARSED_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_UNPARSED_RETENTION_DAYS", "30"))
 
 # Whether /api/summary, /api/lastbackup(s) and /api/health need a token. Open by default,
 # as in the original, because dashboards such as Homepage call them without one.
