@@ -23,9 +23,19 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError))
 
 
+def is_number_out_of_range(exc: BaseException) -> bool:
+    """An id or count in the request too large for any row (SQLite refuses to bind it):
+    the caller's to change, like a validation error."""
+    return isinstance(exc, OverflowError) and "SQLite INTEGER" in str(exc)
+
+
 def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     if is_transient(exc):
         log.warning("%s %s: %s", request.method, request.path, exc)
         return JsonResponse({"error": UNAVAILABLE}, status=503)
+    if is_number_out_of_range(exc):
+        return JsonResponse({"error": "a number in the request is out of range"}, status=422)
     log.error("%s %s failed", request.method, request.path, exc_info=exc)
-    return JsonResponse({"error": "internal error (logged on the server)"}, status=500)
+    response = JsonResponse({"error": "internal error (logged on the server)"}, status=500)
+    response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, with the cause
+    return response
