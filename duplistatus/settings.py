@@ -52,6 +52,8 @@ MIDDLEWARE = [
     # Pages are repetitive HTML (a 1,000-job dashboard shrinks ~10x). Django's gzip adds
     # random padding against BREACH, and CSRF tokens are masked per response.
     "django.middleware.gzip.GZipMiddleware",
+    # Errors under /api/ are JSON even when Django or django-ninja make them (404, 405).
+    "duplistatus.api.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files: WhiteNoise rather than granian's static route, because it works the same
     # under `serve`, the tests' live server and `manage`, serves the brotli/gzip copies made

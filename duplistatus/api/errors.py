@@ -8,6 +8,7 @@ these handlers answer with `{"error": …}` instead: 503 when the database canno
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -39,3 +40,25 @@ def server_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     response = JsonResponse({"error": "internal error (logged on the server)"}, status=500)
     response._has_been_logged = True  # type: ignore[attr-defined]  # logged above, with the cause
     return response
+
+
+class JsonErrorsMiddleware:
+    """What Django and django-ninja answer by themselves under /api/ (an unknown path, a
+    method the path does not have) is an HTML page; API clients get it as JSON too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            reason = response.reason_phrase.lower()
+            as_json = JsonResponse({"error": reason}, status=response.status_code)
+            if response.has_header("Allow"):
+                as_json["Allow"] = response["Allow"]
+            return as_json
+        return response
