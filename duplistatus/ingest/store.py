@@ -72,9 +72,10 @@ class Upload:
 
 
 MAX_QUERY_CHARS = 4000
-# What a kept row costs besides its text and body (its other columns, index entries), so
-# that a flood of empty bodies fills the quota too.
-_ROW_OVERHEAD_BYTES = 200
+# What a kept row counts for besides its text and body (its other columns, index entries):
+# a flood of empty bodies fills the quota too, and the quota bounds the rows that
+# unparsed_bytes() adds up (100 MB: at most ~100,000).
+_ROW_OVERHEAD_BYTES = 1024
 
 
 def keep_unparsed(upload: Upload, error: str) -> RawReport | None:
