@@ -2,7 +2,7 @@
 
 duplistatus serve [--host H] [--port P] [--no-worker] [--threads N]
 duplistatus worker                     the background loop alone (for multi-process setups)
-duplistatus token create NAME          prints a new admin API token on its last line
+duplistatus token create [--read-only] NAME   prints a new API token on its last line
 duplistatus resetpassword USER         set a user's password (asks, or prints a random one)
 duplistatus setup                      migrations, web assets, first admin (serve runs it)
 duplistatus migrate                    apply database migrations
@@ -201,14 +201,20 @@ def cmd_token(args: argparse.Namespace) -> int:
     from duplistatus.accounts.models import ApiToken
 
     if args.action == "create":
-        row, secret = ApiToken.create(args.name)
-        print(f"Created API token {row.name!r} (id {row.pk}). Keep it: it is shown only once.")
+        row, secret = ApiToken.create(args.name, is_admin=not args.read_only)
+        kind = "admin" if row.is_admin else "read-only"
+        print(
+            f"Created {kind} API token {row.name!r} (id {row.pk}). Keep it: it is shown only once."
+        )
         print(secret)
         return 0
     if args.action == "list":
         for row in ApiToken.objects.all():
             state = "revoked" if row.revoked_at else "active"
-            print(f"{row.pk}\t{row.name}\t{row.prefix}…\t{state}\t{row.created_at:%Y-%m-%d}")
+            access = "admin" if row.is_admin else "read-only"
+            print(
+                f"{row.pk}\t{row.name}\t{row.prefix}…\t{access}\t{state}\t{row.created_at:%Y-%m-%d}"
+            )
         return 0
     from duplistatus import clock
 
@@ -288,8 +294,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="action", required=True)
-    create = token_sub.add_parser("create", help="create an admin token and print it")
+    create = token_sub.add_parser("create", help="create a token and print it")
     create.add_argument("name")
+    create.add_argument(
+        "--read-only",
+        action="store_true",
+        help="the token may read everything but change nothing (403); default: admin",
+    )
     token_sub.add_parser("list", help="list tokens (never their secrets)")
     revoke = token_sub.add_parser("revoke", help="revoke the tokens with this name")
     revoke.add_argument("name")

@@ -67,6 +67,8 @@ MIDDLEWARE = [
     # Pages are repetitive HTML (a 1,000-job dashboard shrinks ~10x). Django's gzip adds
     # random padding against BREACH, and CSRF tokens are masked per response.
     "django.middleware.gzip.GZipMiddleware",
+    # Errors under /api/ are JSON even when Django or django-ninja make them (404, 405).
+    "duplistatus.api.errors.JsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files: WhiteNoise rather than granian's static route, because it works the same
     # under `serve`, the tests' live server and `manage`, serves the brotli/gzip copies made
@@ -198,6 +200,12 @@ BODY_TIMEOUT_SECONDS = float(os.environ.get("DUPLISTATUS_BODY_TIMEOUT_SECONDS", 
 # Django's own cap on in-memory request bodies must not reject an upload before we do.
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+# Bodies that fail to parse are kept for a better parser, but anyone may send them: keep
+# each one's first bytes (with its full size and hash), all of them within a quota, for a
+# while. Reports that parsed are kept whole and for good.
+UNPARSED_KEEP_BYTES = int(os.environ.get("DUPLISTATUS_UNPARSED_KEEP_BYTES", 1024 * 1024))
+UNPARSED_QUOTA_BYTES = int(os.environ.get("DUPLISTATUS_UNPARSED_QUOTA_BYTES", 100 * 1024 * 1024))
+UNPARSED_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_UNPARSED_RETENTION_DAYS", "30"))
 
 # Whether /api/summary, /api/lastbackup(s) and /api/health need a token. Open by default,
 # as in the original, because dashboards such as Homepage call them without one.

@@ -55,6 +55,7 @@ class Worker:
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
+        from duplistatus.ingest import store
         from duplistatus.monitoring import monitor
         from duplistatus.notifications import outbox, summary
 
@@ -67,6 +68,7 @@ class Worker:
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
             done["purged"] = summary.purge_delivery_log(now)
+            done["purged_unparsed"] = store.purge_unparsed(now)
             if connection.vendor == "sqlite":
                 # Keeps the query planner's statistics current (SQLite has no autovacuum
                 # analyze); cheap when nothing changed much.

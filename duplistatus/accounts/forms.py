@@ -97,3 +97,16 @@ class SetPasswordForm(NewPasswordMixin):
 
 class TokenForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What uses it, e.g. homepage")
+    access = forms.ChoiceField(
+        choices=[
+            ("read-only", "Read-only: may read everything, changes get 403"),
+            ("admin", "Admin: may also change settings"),
+        ],
+        initial="read-only",
+        required=False,  # a post without the choice makes the token that can do less
+        help_text="A dashboard only needs to read.",
+    )
+
+    @property
+    def is_admin(self) -> bool:
+        return self.cleaned_data.get("access") == "admin"

@@ -140,8 +140,11 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = TokenForm(request.POST or None)
     secret = None
     if request.method == "POST" and form.is_valid():
-        row, secret = ApiToken.create(form.cleaned_data["name"])
-        audit.record(request, "token.create", f"token {row.name} ({row.prefix}…)", {})
+        row, secret = ApiToken.create(form.cleaned_data["name"], is_admin=form.is_admin)
+        access = "admin" if row.is_admin else "read-only"
+        audit.record(
+            request, "token.create", f"token {row.name} ({row.prefix}…)", {"access": access}
+        )
         # Shown on this response only, never stored or logged.
         form = TokenForm()
     response = render(

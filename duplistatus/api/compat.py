@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.db import DatabaseError, connection
 from django.db.models import Max, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -20,11 +21,12 @@ from ninja import Router
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Server
 from duplistatus.humanize import format_duration
-from duplistatus.ingest.parse import ParseError, parse_body, resolve_identity
+from duplistatus.ingest.parse import MAX_FORM_FIELDS, ParseError, parse_body, resolve_identity
 from duplistatus.ingest.store import DuplicateReport, Upload, keep_unparsed, store_report
 from duplistatus.monitoring import monitor
 
 from .auth import public_read_auth, sees_details
+from .errors import UNAVAILABLE, is_transient
 
 log = logging.getLogger(__name__)
 router = Router(tags=["compatible with the original duplistatus"])
@@ -80,7 +82,7 @@ _UPLOAD_DOC = {
     auth=None,
     summary="Receive a Duplicati report (JSON or form-encoded text)",
     openapi_extra=_UPLOAD_DOC,
-    response={200: dict, 400: dict, 409: dict, 413: dict, 503: dict},
+    response={200: dict, 400: dict, 409: dict, 413: dict, 500: dict, 503: dict},
 )
 def upload(request: HttpRequest) -> HttpResponse:
     limit = settings.MAX_UPLOAD_BYTES
@@ -109,26 +111,48 @@ def upload(request: HttpRequest) -> HttpResponse:
             received_at=upload.received_at,
         )
     except ParseError as exc:
-        keep_unparsed(upload, exc.message)
-        payload: dict[str, Any] = {"error": exc.message}
-        if exc.missing_fields:
-            payload["missingFields"] = list(exc.missing_fields)
-        return JsonResponse(payload, status=400)
+        return _rejected(upload, exc.message, missing_fields=exc.missing_fields)
+    try:
+        query = request.GET.dict()
+    except TooManyFieldsSent:
+        return _rejected(upload, f"the URL has more than {MAX_FORM_FIELDS:,} query parameters")
 
-    identity = resolve_identity(report, request.GET.dict(), upload.remote_addr)
+    identity = resolve_identity(report, query, upload.remote_addr)
     try:
         run = store_report(report, identity, upload)
     except DuplicateReport:
         return _error(409, "ignored, duplicated data")
-    except DatabaseError:
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("could not store a report from %s: %s", upload.remote_addr, exc)
+            return _error(503, UNAVAILABLE)
+        # Our fault, not the sender's, and retrying will not help: keep the body so that
+        # a fixed version can read it again, and say so.
         log.exception("could not store a report from %s", upload.remote_addr)
-        return _error(503, "database unavailable, try again later")
+        return _rejected(upload, f"could not store this report ({type(exc).__name__})", status=500)
     log.info(
         "stored %s run %s of %s / %s", run.status, run.pk, identity.server_name, identity.job_name
     )
     return JsonResponse(
         {"success": True, "run_id": run.pk, "server_id": run.server_id, "job_id": run.job_id}
     )
+
+
+def _rejected(
+    upload: Upload, message: str, *, missing_fields: tuple[str, ...] = (), status: int = 400
+) -> JsonResponse:
+    """A body we cannot turn into a run: kept (see keep_unparsed), and the reason."""
+    try:
+        keep_unparsed(upload, message)
+    except DatabaseError as exc:
+        if not is_transient(exc):
+            raise
+        log.warning("could not keep an unparsed body from %s: %s", upload.remote_addr, exc)
+        return _error(503, UNAVAILABLE)
+    payload: dict[str, Any] = {"error": message}
+    if missing_fields:
+        payload["missingFields"] = list(missing_fields)
+    return JsonResponse(payload, status=status)
 
 
 def _error(status: int, message: str) -> JsonResponse:

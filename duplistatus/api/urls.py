@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from . import compat, notify, rules, templates, v1
+from . import compat, errors, notify, rules, templates, v1
 from .auth import TokenAuth
 
 api = NinjaAPI(
@@ -17,6 +17,7 @@ api = NinjaAPI(
     auth=TokenAuth(),
     urls_namespace="api",
 )
+api.add_exception_handler(Exception, errors.server_error)
 api.add_router("/", compat.router)
 api.add_router("/v1/", v1.router)
 api.add_router("/v1/", notify.router)

@@ -29,6 +29,12 @@ from duplistatus.monitoring.intervals import parse_duplicati_datetime
 STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
 _MAX_DEPTH = 64
 _INT64_MAX = 2**63 - 1
+# Dates outside this window are not moments a backup ran or will run (.NET writes
+# DateTime.MaxValue, 9999-12-31, for "never"); adding a schedule's grace or reminder period
+# to them would overflow, so they are read as absent.
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+_MAX_DURATION_SECONDS = 100 * 366 * 86400
 
 
 class ParseError(ValueError):
@@ -108,7 +114,7 @@ def parse_body(
         text, form_fields = _pick_form_value(text)
     elif "\n" not in text.strip() and _PERCENT.search(text):
         text = urllib.parse.unquote(text)  # an encoded value sent without its "name="
-    text = _clean(text.lstrip("\ufeff"))
+    text = clean_text(text.lstrip("\ufeff"))
     if text.lstrip().startswith("{"):
         report = _parse_json_document(text, local_tz, received_at)
     else:
@@ -126,15 +132,19 @@ def _decode(body: bytes) -> str:
         return body.decode("latin-1")
 
 
+MAX_FORM_FIELDS = 10_000
 _FORM_START = re.compile(r"^[A-Za-z0-9_.\-\[\]~]{1,100}=")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 
 
 def _pick_form_value(text: str) -> tuple[str, dict[str, str]]:
     """The report is the form field that looks like one; any name is allowed."""
-    pairs = urllib.parse.parse_qsl(
-        text.strip(), keep_blank_values=True, errors="replace", max_num_fields=10_000
-    )
+    try:
+        pairs = urllib.parse.parse_qsl(
+            text.strip(), keep_blank_values=True, errors="replace", max_num_fields=MAX_FORM_FIELDS
+        )
+    except ValueError:
+        raise ParseError(f"form body has more than {MAX_FORM_FIELDS:,} fields") from None
     if not pairs:
         raise ParseError("form body has no fields")
     chosen = None
@@ -147,10 +157,10 @@ def _pick_form_value(text: str) -> tuple[str, dict[str, str]]:
         if len(pairs) == 1:
             chosen = 0
         else:
-            names = ", ".join(sorted({name for name, _ in pairs})[:10])
+            names = ", ".join(sorted({clean_text(name)[:100] for name, _ in pairs})[:10])
             raise ParseError(f"no form field holds a Duplicati report (fields: {names})")
     others = {
-        _clean(name)[:100]: _clean(value)[:500]
+        clean_text(name)[:100]: clean_text(value)[:500]
         for i, (name, value) in enumerate(pairs)
         if i != chosen
     }
@@ -222,9 +232,9 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     if depth > _MAX_DEPTH:
         raise ParseError("invalid report: nested too deeply")
     if isinstance(value, str):
-        return _clean(value)
+        return clean_text(value)
     if isinstance(value, dict):
-        return {_clean(str(k)): _sanitize(v, depth + 1) for k, v in value.items()}
+        return {clean_text(str(k)): _sanitize(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [_sanitize(v, depth + 1) for v in value]
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
@@ -232,7 +242,7 @@ def _sanitize(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     if "\x00" in text:
         text = text.replace("\x00", "")
     try:
@@ -478,7 +488,7 @@ def _build(
     if begin_time is None:
         if failed:
             # Old fatal reports carry no times: the first log line is the best witness.
-            begin_time = _first_log_time(log_lines) or received_at
+            begin_time = _plausible(_first_log_time(log_lines)) or received_at
             estimated = True
         else:
             missing.append("BeginTime")
@@ -537,7 +547,7 @@ def _build(
         errors=errors,
         exception=exception,
         available_versions=available_versions(log_lines),
-        next_scheduled_run=parse_duplicati_datetime(extra.get("next-scheduled-run")),
+        next_scheduled_run=_plausible(parse_duplicati_datetime(extra.get("next-scheduled-run"))),
     )
 
 
@@ -607,15 +617,19 @@ def _datetime(value: Any, local_tz: tzinfo) -> datetime | None:
     try:
         moment = datetime.fromisoformat(value.strip())
     except ValueError:
-        return _parse_local_datetime(value.strip(), local_tz)
+        return _plausible(_parse_local_datetime(value.strip(), local_tz))
     if moment.year <= 1:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # BeginTime/EndTime are UTC in Duplicati
     try:
-        return moment.astimezone(UTC)
+        return _plausible(moment.astimezone(UTC))
     except (OverflowError, ValueError):
         return None
+
+
+def _plausible(moment: datetime | None) -> datetime | None:
+    return moment if moment is not None and _EARLIEST <= moment < _LATEST else None
 
 
 _TIMESPAN = re.compile(
@@ -638,6 +652,8 @@ def _timespan(value: Any) -> float | None:
         + int(match["s"])
         + float("0." + (match["frac"] or "0"))
     )
+    if seconds > _MAX_DURATION_SECONDS:
+        return None  # not a real run's duration; begin + duration would overflow
     return -seconds if match["neg"] else seconds
 
 
@@ -693,7 +709,10 @@ def resolve_identity(report: Report, query: Mapping[str, str], remote_addr: str)
     3. the text format's header (`Duplicati Backup report for NAME (machine-id, DB-1, host)`);
     4. the sender's address (servers only); a job with no name anywhere is called "default".
     """
-    params = {**report.form_fields, **{k: v for k, v in query.items() if isinstance(v, str)}}
+    params = {
+        **report.form_fields,
+        **{k: clean_text(v) for k, v in query.items() if isinstance(v, str)},
+    }
 
     def first(
         extra_key: str, query_keys: tuple[str, ...], header_key: str | None
@@ -718,7 +737,7 @@ def resolve_identity(report: Report, query: Mapping[str, str], remote_addr: str)
     elif machine_name:
         key, source = "name:" + machine_name, name_source
     else:
-        address = remote_addr or "unknown"
+        address = clean_text(remote_addr) or "unknown"
         key, source = "addr:" + address, "address"
         machine_name = address
     return Identity(

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import zstandard
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Length
 
 from duplistatus import wakeup
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
-from .parse import Identity, Report
+from .parse import Identity, Report, clean_text
 
+log = logging.getLogger(__name__)
 FAILED_STATUSES = ("Error", "Fatal")
 # A ZstdCompressor must not be used by two threads at once (it fails, or crashes the
 # process), and the web server runs requests in several threads: each gets its own.
@@ -51,24 +56,79 @@ class Upload:
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
 
-    def raw_report(self, parse_error: str = "") -> RawReport:
+    def raw_report(self, parse_error: str = "", keep_bytes: int | None = None) -> RawReport:
+        """The row that keeps this body: all of it, or its first `keep_bytes`; `size` and
+        `sha256` always describe the whole body. Text is cleaned of what no column holds."""
         return RawReport(
             received_at=self.received_at,
-            content_type=self.content_type[:200],
-            query_string=self.query_string,
-            remote_addr=self.remote_addr[:100],
+            content_type=clean_text(self.content_type)[:200],
+            query_string=clean_text(self.query_string)[:MAX_QUERY_CHARS],
+            remote_addr=clean_text(self.remote_addr)[:100],
             size=len(self.body),
             sha256=self.sha256,
-            body_zstd=_compress(self.body),
-            parse_error=parse_error,
+            body_zstd=_compress(self.body if keep_bytes is None else self.body[:keep_bytes]),
+            parse_error=clean_text(parse_error)[:2000],
         )
 
 
-def keep_unparsed(upload: Upload, error: str) -> RawReport:
-    """A body we could not parse is still kept, so nothing a sender sent is lost."""
-    raw = upload.raw_report(parse_error=error[:2000])
-    raw.save()
+MAX_QUERY_CHARS = 4000
+# What a kept row counts for besides its text and body (its other columns, index entries):
+# a flood of empty bodies fills the quota too, and the quota bounds the rows that
+# unparsed_bytes() adds up (100 MB: at most ~100,000).
+_ROW_OVERHEAD_BYTES = 1024
+
+
+def keep_unparsed(upload: Upload, error: str) -> RawReport | None:
+    """A body we could not parse is kept so a better parser can read it later: its first
+    UNPARSED_KEEP_BYTES (and the whole body's size and hash), while all kept unparsed bodies
+    stay within UNPARSED_QUOTA_BYTES. Anyone may post them, so that is the bound on the
+    disk they take; the worker drops them after UNPARSED_RETENTION_DAYS. None when full."""
+    raw = upload.raw_report(parse_error=error, keep_bytes=settings.UNPARSED_KEEP_BYTES)
+    cost = len(raw.body_zstd) + len(raw.query_string) + len(raw.parse_error) + _ROW_OVERHEAD_BYTES
+    lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
+    with lock:
+        # Several processes may check at once on PostgreSQL: the quota can be passed by at
+        # most one body per concurrent request, which is bounded too.
+        if unparsed_bytes() + cost > settings.UNPARSED_QUOTA_BYTES:
+            log.warning(
+                "not keeping an unparseable body of %d bytes from %s: the quota for "
+                "unparsed bodies (DUPLISTATUS_UNPARSED_QUOTA_BYTES=%d) is full",
+                raw.size,
+                raw.remote_addr,
+                settings.UNPARSED_QUOTA_BYTES,
+            )
+            return None
+        raw.save()
     return raw
+
+
+def unparsed_bytes() -> int:
+    """What the kept unparsed bodies take, as keep_unparsed counts it."""
+    totals = _unparsed().aggregate(
+        rows=Count("id"),
+        body=Sum(Length("body_zstd")),
+        query=Sum(Length("query_string")),
+        error=Sum(Length("parse_error")),
+    )
+    return (
+        (totals["body"] or 0)
+        + (totals["query"] or 0)
+        + (totals["error"] or 0)
+        + totals["rows"] * _ROW_OVERHEAD_BYTES
+    )
+
+
+def purge_unparsed(now: datetime) -> int:
+    """Drop unparsed bodies older than UNPARSED_RETENTION_DAYS (the worker calls this);
+    the bodies of parsed reports stay."""
+    cutoff = now - timedelta(days=settings.UNPARSED_RETENTION_DAYS)
+    deleted, _ = _unparsed().filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+def _unparsed() -> QuerySet[RawReport]:
+    # Matches the partial index rawreport_failed.
+    return RawReport.objects.exclude(parse_error="")
 
 
 # SQLite has one writer at a time. Threads of this process queue here, in order, instead of

@@ -39,6 +39,8 @@ from .intervals import (
     parse_interval,
 )
 
+# The longest grace, reminder period or escalation delay a setting may have (a year).
+MAX_SETTING_MINUTES = 60 * 24 * 366
 # A run that starts a little before its slot still counts for it: clocks drift, and a learned
 # time of day is a median that real runs scatter around.
 EARLY_TOLERANCE = timedelta(minutes=15)
@@ -177,7 +179,7 @@ def resolve(
     reminder_minutes = pick("reminder_minutes")
     reminder = pick("reminder") or "daily"
     reminder_period = (
-        timedelta(minutes=reminder_minutes)
+        timedelta(minutes=_bounded_minutes(reminder_minutes))
         if reminder_minutes
         else REMINDER_PERIODS.get(reminder, REMINDER_PERIODS["daily"])
     )
@@ -189,18 +191,30 @@ def resolve(
         interval_text=interval_text if interval else "",
         weekdays=frozenset(int(d) for d in weekdays if 0 <= int(d) <= 6),
         tz=tz,
-        grace=timedelta(minutes=DEFAULT_GRACE_MINUTES if grace_minutes is None else grace_minutes),
+        grace=timedelta(
+            minutes=DEFAULT_GRACE_MINUTES
+            if grace_minutes is None
+            else _bounded_minutes(grace_minutes)
+        ),
         source=source,
         confidence=confidence,
         monitoring_enabled=True if enabled is None else bool(enabled),
         paused_until=max(pauses) if pauses else None,
         reminder_period=reminder_period,
-        escalation_after=timedelta(minutes=escalation_minutes) if escalation_minutes else None,
+        escalation_after=(
+            timedelta(minutes=_bounded_minutes(escalation_minutes)) if escalation_minutes else None
+        ),
         anchor=anchor,
         duplicati_next=duplicati_next,
         origins=origins,
         learned_early=learned_early,
     )
+
+
+def _bounded_minutes(minutes: int) -> int:
+    """A stored setting within what the settings form accepts: a row written before the
+    bound, or by hand, must not overflow every page that shows the job's schedule."""
+    return max(0, min(int(minutes), MAX_SETTING_MINUTES))
 
 
 @lru_cache(maxsize=256)

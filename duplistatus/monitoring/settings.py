@@ -13,6 +13,7 @@ from duplistatus.backups.models import BackupJob, MonitoringDefaults, Reminder, 
 
 from . import monitor
 from .intervals import IntervalError, format_interval, parse_interval
+from .schedule import MAX_SETTING_MINUTES
 
 
 class ScheduleSettingsIn(BaseModel):
@@ -22,11 +23,15 @@ class ScheduleSettingsIn(BaseModel):
     interval: str | None = Field(None, description='e.g. "1D", "12h", "2h30m", "1W", "1M"')
     weekdays: list[int] | None = Field(None, description="allowed days, 0 = Sunday … 6")
     timezone: str | None = Field(None, description='IANA zone, e.g. "Europe/Berlin"')
-    grace_minutes: int | None = Field(None, ge=0, le=60 * 24 * 366)
+    grace_minutes: int | None = Field(None, ge=0, le=MAX_SETTING_MINUTES)
     monitoring_enabled: bool | None = None
     reminder: Reminder | None = None
-    reminder_minutes: int | None = Field(None, ge=1, description="custom reminder period")
-    escalation_after_minutes: int | None = Field(None, ge=0, description="0 = never")
+    reminder_minutes: int | None = Field(
+        None, ge=1, le=MAX_SETTING_MINUTES, description="custom reminder period"
+    )
+    escalation_after_minutes: int | None = Field(
+        None, ge=0, le=MAX_SETTING_MINUTES, description="0 = never"
+    )
     paused_until: datetime | None = Field(None, description="no overdue alerts until then")
 
     @field_validator("interval")
@@ -68,6 +73,14 @@ class DefaultsIn(ScheduleSettingsIn):
         None, description="jobs without a schedule use the learned one"
     )
     min_learned_confidence: float | None = Field(None, ge=0, le=1)
+
+    @field_validator("adopt_learned", "min_learned_confidence")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Only a value sent is checked: the global defaults have no level above to inherit.
+        if value is None:
+            raise ValueError("the global default cannot be empty (there is nothing to inherit)")
+        return value
 
 
 def apply_settings(

@@ -140,3 +140,25 @@ def test_api_token_actions_are_attributed(rf):
     request.auth = row
     entry = audit.record(request, "job.schedule", "job 1", {})
     assert (entry.actor, entry.remote_addr, entry.user) == ("token:ci", "198.51.100.4", None)
+
+
+def test_a_read_only_token_made_in_the_pages_reads_but_changes_nothing(admin_client, client):
+    page = admin_client.post("/settings/tokens", {"name": "dashboard", "access": "read-only"})
+    html = page.content.decode()
+    secret = html.split('id="secret" class="secret" value="')[1].split('"')[0]
+    assert not ApiToken.objects.get(name="dashboard").is_admin
+    assert "read-only" in html
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get("/api/v1/monitoring/defaults", **bearer).status_code == 200
+    refused = client.patch(
+        "/api/v1/monitoring/defaults",
+        {"grace_minutes": 5},
+        content_type="application/json",
+        **bearer,
+    )
+    assert refused.status_code == 403
+    assert "may read but not change" in refused.json()["error"]
+    assert AuditEntry.objects.get().changes == {"access": "read-only"}
+
+    admin_client.post("/settings/tokens", {"name": "automation", "access": "admin"})
+    assert ApiToken.objects.get(name="automation").is_admin

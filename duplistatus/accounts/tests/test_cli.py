@@ -57,3 +57,24 @@ def test_resetpassword(capsys, monkeypatch, django_user_model):
 
     assert cli.main(["resetpassword", "nobody", "--random"]) == 1
     assert [e.action for e in AuditEntry.objects.all()] == ["user.password", "user.password"]
+
+
+def test_token_create_read_only(capsys, client):
+    from duplistatus.accounts.models import ApiToken
+
+    assert cli.main(["token", "create", "--read-only", "homepage"]) == 0
+    out = capsys.readouterr().out
+    assert "read-only API token 'homepage'" in out
+    secret = out.strip().splitlines()[-1]
+    assert not ApiToken.objects.get(name="homepage").is_admin
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get("/api/v1/jobs", **bearer).status_code == 200
+    refused = client.post("/api/v1/monitoring/scan", **bearer)
+    assert refused.status_code == 403 and refused.json()["error"]
+
+    assert cli.main(["token", "create", "ci"]) == 0  # without the flag: an admin token
+    assert ApiToken.objects.get(name="ci").is_admin
+    capsys.readouterr()
+    assert cli.main(["token", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "homepage" in listing and "read-only" in listing and "\tadmin\t" in listing

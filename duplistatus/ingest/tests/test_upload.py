@@ -212,13 +212,33 @@ report_like = st.fixed_dictionaries(
                     "00:00:01",
                     "1.00:00:00",
                     "0001-01-01T00:00:00",
+                    "9999-12-31T23:59:59Z",
+                    "99999999.00:00:00",
                 ]
             ),
         )
     },
-    optional={"Extra": json_values, "LogLines": json_values, "Exception": json_values},
+    optional={
+        "Extra": json_values
+        | st.dictionaries(
+            st.sampled_from(["next-scheduled-run", "machine-id", "machine-name", "backup-name"]),
+            st.text()
+            | st.sampled_from(
+                ["9999-12-31T23:59:59Z", "99991231T235959Z", "00010101T000000Z", "a\x00b"]
+            ),
+        ),
+        "LogLines": json_values,
+        "Exception": json_values,
+    },
 )
 ALLOWED = {200, 400, 409, 413}
+
+
+def assert_answered(response) -> None:
+    """A status Duplicati does not retry for ever, and JSON saying what happened."""
+    assert response.status_code in ALLOWED, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response.json()
 
 
 @settings(
@@ -233,7 +253,7 @@ ALLOWED = {200, 400, 409, 413}
     ),
 )
 def test_fuzz_random_bytes_never_500(client, body, content_type):
-    assert post(client, body, content_type).status_code in ALLOWED
+    assert_answered(post(client, body, content_type))
 
 
 @settings(
@@ -241,10 +261,13 @@ def test_fuzz_random_bytes_never_500(client, body, content_type):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(doc=report_like)
-def test_fuzz_report_shaped_json_never_500(client, doc):
-    response = post(client, json.dumps(doc).encode())
-    assert response.status_code in ALLOWED, response.content
+@given(doc=report_like, server=st.none() | st.text(max_size=20))
+def test_fuzz_report_shaped_json_never_500(client, doc, server):
+    import urllib.parse
+
+    query = "" if server is None else "?server=" + urllib.parse.quote(server)
+    response = post(client, json.dumps(doc).encode(), query=query)
+    assert_answered(response)
     if response.status_code == 400:
         assert response.json()["error"]
 
@@ -273,13 +296,17 @@ def test_fuzz_report_shaped_json_never_500(client, doc):
         ),
         max_size=12,
     ),
-    field=st.sampled_from(["message", "m", "x[]"]),
+    field=st.sampled_from(["message", "m", "x[]", "a%00b"]),
+    other_fields=st.lists(st.text(max_size=10), max_size=3)
+    | st.sampled_from([[f"f{n}" for n in range(10_001)]]),
 )
-def test_fuzz_text_reports_never_500(client, lines, field):
+def test_fuzz_text_reports_never_500(client, lines, field, other_fields):
     import urllib.parse
 
     body = (field + "=" + urllib.parse.quote("\n".join(lines), safe="")).encode()
-    assert post(client, body, "application/x-www-form-urlencoded").status_code in ALLOWED
+    for name in other_fields:
+        body += b"&" + urllib.parse.quote(name).encode() + b"=1"
+    assert_answered(post(client, body, "application/x-www-form-urlencoded"))
 
 
 def test_raw_bodies_are_compressed_correctly_by_many_threads_at_once():
