@@ -124,7 +124,9 @@ def fetch_certificate(base_url: str, timeout: float = 10.0) -> Certificate:
             with context.wrap_socket(sock, server_hostname=host) as tls:
                 der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError) as exc:
-        raise CollectError("unreachable", f"Could not read the server's certificate: {exc}")
+        raise CollectError(
+            "unreachable", f"Could not read the server's certificate: {exc}"
+        ) from None
     if not der:
         raise CollectError("unreachable", "The server presented no certificate.")
     return Certificate(der)
@@ -263,7 +265,9 @@ class DuplicatiClient:
             nonce = base64.b64decode(challenge["Nonce"])
             salt = base64.b64decode(challenge["Salt"])
         except (KeyError, TypeError, ValueError):
-            raise CollectError("not_duplicati", "The server's login challenge is not Duplicati's.")
+            raise CollectError(
+                "not_duplicati", "The server's login challenge is not Duplicati's."
+            ) from None
         salted = hashlib.sha256(self._password.encode() + salt).digest()
         proof = base64.b64encode(hashlib.sha256(nonce + salted).digest()).decode()
         response = self._send("POST", "/login.cgi", data={"password": proof}, xsrf=True)
@@ -288,9 +292,7 @@ class DuplicatiClient:
 
     # ------------------------------------------------------------------ requests
 
-    def _send(
-        self, method: str, path: str, *, xsrf: bool = False, **kwargs: Any
-    ) -> Answer:
+    def _send(self, method: str, path: str, *, xsrf: bool = False, **kwargs: Any) -> Answer:
         """One request, its body read up to MAX_RESPONSE_BYTES; network trouble → CollectError."""
         assert self._http is not None
         headers = dict(kwargs.pop("headers", None) or {})

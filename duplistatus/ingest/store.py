@@ -76,19 +76,25 @@ def keep_unparsed(upload: Upload, error: str) -> RawReport:
 _sqlite_writer = threading.Lock()
 
 
-def store_report(report: Report, identity: Identity, upload: Upload) -> BackupRun:
+def store_report(
+    report: Report, identity: Identity, upload: Upload, *, notify: bool = True
+) -> BackupRun:
+    """`notify=False` stores a backup run without its `backup_result` event: history
+    imported from a Duplicati server (collect/) must not notify about months-old runs."""
     sha256 = upload.sha256
     lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
     try:
         with lock, transaction.atomic():
-            return _store(report, identity, upload, sha256)
+            return _store(report, identity, upload, sha256, notify)
     except IntegrityError as exc:
         # A resend (same body, or same job and BeginTime) hits a unique index; the whole
         # transaction rolls back, server and job included if they were new.
         raise DuplicateReport from exc
 
 
-def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> BackupRun:
+def _store(
+    report: Report, identity: Identity, upload: Upload, sha256: str, notify: bool
+) -> BackupRun:
     now = upload.received_at
     server = _touch_server(identity, now)
     job = _locked_job(server, identity, now)
@@ -133,14 +139,15 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         **report.stats,
     )
     if run.is_backup:
-        # The event first: a recovery notice reads better after the run that caused it.
-        Event.objects.create(
-            kind=Event.Kind.BACKUP_RESULT,
-            job=job,
-            run=run,
-            created_at=now,
-            details={"status": run.status, "server_id": server.pk},
-        )
+        if notify:
+            # The event first: a recovery notice reads better after the run that caused it.
+            Event.objects.create(
+                kind=Event.Kind.BACKUP_RESULT,
+                job=job,
+                run=run,
+                created_at=now,
+                details={"status": run.status, "server_id": server.pk},
+            )
         job_changes.update(_job_changes(job, run, now))
         worker.wake_on_commit()  # notifications go out promptly, after the response
     if job_changes:

@@ -64,7 +64,15 @@ class Inherited:
                 grace_minutes=job.learned_grace_minutes,
                 early_minutes=job.learned_early_minutes or 0,
             )
+        duplicati = None
+        if job.duplicati_interval and job.duplicati_anchor is not None:
+            duplicati = plan.DuplicatiSchedule(
+                interval=job.duplicati_interval,
+                weekdays=list(job.duplicati_weekdays or []),
+                anchor=job.duplicati_anchor,
+            )
         return plan.resolve(
+            duplicati=duplicati,
             job=plan.Layer.of(job),
             server=server_layer,
             defaults=self.defaults_layer,

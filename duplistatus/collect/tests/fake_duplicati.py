@@ -260,11 +260,14 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(
                     302, b"", cookies=set_cookies, headers={"Location": "/login.html"}
                 )
-            return self._send(200, b"<html>Duplicati</html>", content_type="text/html",
-                              cookies=set_cookies)
+            return self._send(
+                200, b"<html>Duplicati</html>", content_type="text/html", cookies=set_cookies
+            )
         if self.headers.get("X-XSRF-Token") not in fake.xsrf_tokens:
             return self._send(
-                400, b"Missing XSRF Token. Please reload the page", content_type="text/plain",
+                400,
+                b"Missing XSRF Token. Please reload the page",
+                content_type="text/plain",
                 cookies=set_cookies,
             )
         if not logged_in:
@@ -301,8 +304,11 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 if legacy:
                     listed.append(
-                        {"IsUnencryptedOrPassphraseStored": False, "Backup": dto,
-                         "Schedule": backup.schedule}
+                        {
+                            "IsUnencryptedOrPassphraseStored": False,
+                            "Backup": dto,
+                            "Schedule": backup.schedule,
+                        }
                     )
                 else:
                     dto["IsUnencryptedOrPassphraseStored"] = False

@@ -83,9 +83,7 @@ def test_server_that_hangs_times_out(start_duplicati):
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)
-def test_self_signed_certificate_is_refused_until_trusted(
-    start_duplicati, self_signed, generation
-):
+def test_self_signed_certificate_is_refused_until_trusted(start_duplicati, self_signed, generation):
     fake = start_duplicati(generation=generation, tls=self_signed.context())
     with DuplicatiClient(fake.address, fake.password) as client:
         with pytest.raises(CollectError) as caught:

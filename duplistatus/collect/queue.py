@@ -1,0 +1,179 @@
+"""Collections as a queue in the database: a request is a `Collection` row; a worker claims
+it with a conditional UPDATE, runs it and writes its progress into the row as it goes (the
+pages poll it). A claim is renewed with each progress write; one older than the lease
+belongs to a worker that died, and another worker takes the row over.
+
+The worker runs up to `PARALLEL` collections at once, each in a thread of its own, so a slow
+server does not hold up the others, nor the worker's notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from django.db import close_old_connections, connection
+from django.db.models import Q
+
+from duplistatus import clock
+from duplistatus.backups.models import CollectEvery, Collection, Server
+
+from .client import CollectError
+from .collect import Tally, collect_server
+
+log = logging.getLogger(__name__)
+
+PARALLEL = 4
+LEASE = timedelta(minutes=10)
+PERIODS = {CollectEvery.HOURLY: timedelta(hours=1), CollectEvery.DAILY: timedelta(days=1)}
+
+
+def collectable() -> Q:
+    return ~Q(duplicati_url="") & ~Q(duplicati_secret="")
+
+
+def request(server: Server, requested_by: str = "") -> Collection:
+    """Queue a collection of `server`, or return the one already queued or running."""
+    active = server.collections.filter(state__in=["queued", "running"]).first()
+    if active is not None:
+        return active
+    return Collection.objects.create(
+        server=server, requested_at=clock.now(), requested_by=requested_by[:150]
+    )
+
+
+def request_all(requested_by: str = "") -> list[Collection]:
+    return [request(server, requested_by) for server in Server.objects.filter(collectable())]
+
+
+def request_periodic(now: datetime) -> int:
+    """Queue the servers whose periodic collection is due; each is claimed by moving its
+    `next_collect_at` with a conditional UPDATE, so two workers queue it once."""
+    queued = 0
+    due = Server.objects.filter(collectable(), ~Q(collect_every="")).filter(
+        Q(next_collect_at__isnull=True) | Q(next_collect_at__lte=now)
+    )
+    for server in due:
+        period = PERIODS.get(server.collect_every)  # type: ignore[call-overload]
+        if period is None:
+            continue
+        moved = Server.objects.filter(pk=server.pk, next_collect_at=server.next_collect_at).update(
+            next_collect_at=now + period
+        )
+        if moved:
+            request(server, "schedule")
+            queued += 1
+    return queued
+
+
+def _claimable(now: datetime) -> Q:
+    return Q(state=Collection.State.QUEUED) | Q(
+        state=Collection.State.RUNNING, claimed_at__lt=now - LEASE
+    )
+
+
+def claim(now: datetime | None = None) -> Collection | None:
+    """Take the oldest queued collection (or one whose worker died); None when none."""
+    now = now or clock.now()
+    candidates = (
+        Collection.objects.filter(_claimable(now))
+        .order_by("requested_at", "id")
+        .values_list("pk", flat=True)[:20]
+    )
+    for pk in candidates:
+        taken = Collection.objects.filter(_claimable(now), pk=pk).update(
+            state=Collection.State.RUNNING, claimed_at=now
+        )
+        if taken:
+            return Collection.objects.select_related("server").get(pk=pk)
+    return None
+
+
+def run(collection: Collection) -> Collection:
+    """Run a claimed collection to its end, writing progress and the outcome into its row."""
+
+    def progress(tally: Tally) -> None:
+        Collection.objects.filter(pk=collection.pk).update(
+            claimed_at=clock.now(), **tally.as_dict()
+        )
+
+    tally = Tally(report=progress)
+    outcome: dict[str, object] = {"state": Collection.State.DONE, "error_code": "", "error": ""}
+    try:
+        collect_server(collection.server, tally)
+    except CollectError as exc:
+        outcome.update(state=Collection.State.FAILED, error_code=exc.code, error=exc.message)
+    except Exception:
+        # Not the exception's text: it may quote what the server sent.
+        log.exception("collecting from server %s failed", collection.server_id)
+        outcome.update(
+            state=Collection.State.FAILED,
+            error_code="internal",
+            error="Collecting failed unexpectedly; the service log has the details.",
+        )
+    Collection.objects.filter(pk=collection.pk).update(
+        finished_at=clock.now(), **tally.as_dict(), **outcome
+    )
+    collection.refresh_from_db()
+    log.info(
+        "collected server %s: %s, %d added, %d skipped",
+        collection.server_id,
+        collection.state,
+        collection.runs_added,
+        collection.runs_skipped,
+    )
+    return collection
+
+
+def run_pending(limit: int | None = None) -> list[Collection]:
+    """Claim and run queued collections in this thread, one after another (CLI, tests)."""
+    done = []
+    while limit is None or len(done) < limit:
+        collection = claim()
+        if collection is None:
+            break
+        done.append(run(collection))
+    return done
+
+
+class Pool:
+    """The worker's collectors: claim while a thread is free, run each in its own thread."""
+
+    def __init__(self, parallel: int = PARALLEL) -> None:
+        self.parallel = parallel
+        self._executor = ThreadPoolExecutor(parallel, thread_name_prefix="duplistatus-collect")
+        self._running: set[Future[Collection]] = set()
+        self._lock = threading.Lock()
+
+    def start_due(self, now: datetime) -> int:
+        """Queue periodic collections that are due and start what fits; returns how many
+        were started."""
+        request_periodic(now)
+        started = 0
+        with self._lock:
+            self._running = {f for f in self._running if not f.done()}
+            while len(self._running) < self.parallel:
+                collection = claim(now)
+                if collection is None:
+                    break
+                self._running.add(self._executor.submit(_run_in_thread, collection))
+                started += 1
+        return started
+
+    @property
+    def busy(self) -> int:
+        with self._lock:
+            return sum(1 for f in self._running if not f.done())
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)
+
+
+def _run_in_thread(collection: Collection) -> Collection:
+    try:
+        return run(collection)
+    finally:
+        close_old_connections()
+        connection.close()
