@@ -2,8 +2,9 @@
 thread of its web process. Several workers may share one database: every piece of work is
 claimed with a conditional UPDATE before it is done.
 
-Each pass: turn new events into deliveries, send what is due, and once a minute learn
-schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
+Each pass: turn new events into deliveries, send what is due, start the collections from
+Duplicati servers that are queued or due (they run in threads beside the loop), and once a
+minute learn schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
 is due, the next scan, or until it is woken: in-process by `wake()` (ingest calls it when a
 report commits), across processes on PostgreSQL by NOTIFY on the `duplistatus` channel.
 """
@@ -47,7 +48,11 @@ def wake_on_commit() -> None:
 
 class Worker:
     def __init__(self) -> None:
+        from duplistatus.collect import queue
+
         self.last_scan: datetime | None = None
+        # Collections from Duplicati servers run in threads of their own (collect/queue.py).
+        self.collectors = queue.Pool()
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
@@ -69,6 +74,7 @@ class Worker:
                 with connection.cursor() as cursor:
                     cursor.execute("PRAGMA optimize")
         done["sent"] = outbox.send_due(now).total
+        done["collections_started"] = self.collectors.start_due(now)
         return done
 
     def seconds_to_sleep(self) -> float:

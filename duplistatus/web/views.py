@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, login_required
-from duplistatus.backups.models import BackupJob, BackupRun, Reminder, Server
+from duplistatus.backups.models import BackupJob, BackupRun, Collection, Reminder, Server
 from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
-from . import board, forms, history, rule_views, run_details
+from . import board, collect_views, forms, history, rule_views, run_details
 
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
@@ -68,6 +68,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "statuses": board.STATUSES,
         "sort_columns": SORT_COLUMNS,
         "nav": "dashboard",
+        # One indexed query: whether "Collect all" has anything to do, and live progress.
+        "collecting": Collection.objects.filter(state__in=["queued", "running"]).exists(),
+        "linked_servers": Server.objects.exclude(duplicati_url="").exists(),
     }
     template = "web/_board.html" if request.headers.get("HX-Request") else "web/dashboard.html"
     response = render(request, template, context)
@@ -92,7 +95,9 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
 
 
 @login_required
-def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
+def server_page(
+    request: HttpRequest, server_id: int, connection: dict[str, object] | None = None
+) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     rows = board.select(
         board.rows(BackupJob.objects.filter(server=server), clock.now()), board.Query()
@@ -111,6 +116,9 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
             "errors": {},
             **_form_context(),
             **rule_views.panel_context(server),
+            **(connection or collect_views.connection_context(server)),
+            **collect_views.status_context([server]),
+            "one": True,
         },
     )
 

@@ -139,6 +139,7 @@ def schedule_dto(
 class _Handler(BaseHTTPRequestHandler):
     server_state: FakeDuplicati
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
