@@ -4,9 +4,10 @@ claimed with a conditional UPDATE before it is done.
 
 Each pass: turn new events into deliveries, send what is due, start the collections from
 Duplicati servers that are queued or due (they run in threads beside the loop), and once a
-minute learn schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
-is due, the next scan, or until it is woken: in-process by `wake()` (ingest calls it when a
-report commits), across processes on PostgreSQL by NOTIFY on the `duplistatus` channel.
+minute learn schedules and scan for overdue jobs. Between passes the loop sleeps until the
+next delivery is due, the next scan, or until it is woken: in-process by `wake()` (ingest
+calls it when a report commits), across processes on PostgreSQL by NOTIFY on the
+`duplistatus` channel.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from duplistatus import worker
@@ -100,13 +100,13 @@ def put_connection(request: HttpRequest, server_id: int, body: ConnectionIn):  #
     response={202: CollectionOut},
     summary="Collect this server's history now (queued; poll the collection)",
 )
-def collect_server(request: HttpRequest, server_id: int) -> tuple[int, Collection]:
+def collect_server(request: HttpRequest, server_id: int) -> Status:
     server = get_object_or_404(Server, pk=server_id)
     if not server.duplicati_url:
         raise HttpError(400, "this server has no Duplicati address: PUT /servers/{id}/duplicati")
     collection = queue.request(server, _requested_by(request))
     worker.wake_on_commit()
-    return 202, collection
+    return Status(202, collection)
 
 
 @router.post(
@@ -114,10 +114,10 @@ def collect_server(request: HttpRequest, server_id: int) -> tuple[int, Collectio
     response={202: list[CollectionOut]},
     summary="Collect every linked server now, in parallel",
 )
-def collect_all(request: HttpRequest) -> tuple[int, list[Collection]]:
+def collect_all(request: HttpRequest) -> Status:
     collections = queue.request_all(_requested_by(request))
     worker.wake_on_commit()
-    return 202, collections
+    return Status(202, collections)
 
 
 @router.get(

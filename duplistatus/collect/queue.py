@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
@@ -74,13 +75,18 @@ def _claimable(now: datetime) -> Q:
     )
 
 
-def claim(now: datetime | None = None) -> Collection | None:
-    """Take the oldest queued collection (or one whose worker died); None when none."""
+def claim(now: datetime | None = None, *, pk: int | None = None) -> Collection | None:
+    """Take the oldest queued collection (or one whose worker died), or the one with `pk`;
+    None when there is none to take."""
     now = now or clock.now()
     candidates = (
-        Collection.objects.filter(_claimable(now))
-        .order_by("requested_at", "id")
-        .values_list("pk", flat=True)[:20]
+        [pk]
+        if pk is not None
+        else (
+            Collection.objects.filter(_claimable(now))
+            .order_by("requested_at", "id")
+            .values_list("pk", flat=True)[:20]
+        )
     )
     for pk in candidates:
         taken = Collection.objects.filter(_claimable(now), pk=pk).update(
@@ -91,13 +97,15 @@ def claim(now: datetime | None = None) -> Collection | None:
     return None
 
 
-def run(collection: Collection) -> Collection:
+def run(collection: Collection, on_progress: Callable[[Tally], None] | None = None) -> Collection:
     """Run a claimed collection to its end, writing progress and the outcome into its row."""
 
     def progress(tally: Tally) -> None:
         Collection.objects.filter(pk=collection.pk).update(
             claimed_at=clock.now(), **tally.as_dict()
         )
+        if on_progress is not None:
+            on_progress(tally)
 
     tally = Tally(report=progress)
     outcome: dict[str, object] = {"state": Collection.State.DONE, "error_code": "", "error": ""}
@@ -158,7 +166,7 @@ class Pool:
                 collection = claim(now)
                 if collection is None:
                     break
-                self._running.add(self._executor.submit(_run_in_thread, collection))
+                self._running.add(self._executor.submit(run_in_thread, collection))
                 started += 1
         return started
 
@@ -171,9 +179,12 @@ class Pool:
         self._executor.shutdown(wait=True)
 
 
-def _run_in_thread(collection: Collection) -> Collection:
+def run_in_thread(
+    collection: Collection, on_progress: Callable[[Tally], None] | None = None
+) -> Collection:
+    """`run` in a thread of its own: it closes the thread's database connection at the end."""
     try:
-        return run(collection)
+        return run(collection, on_progress)
     finally:
         close_old_connections()
         connection.close()

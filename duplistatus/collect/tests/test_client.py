@@ -11,7 +11,7 @@ from duplistatus.collect.client import (
     fetch_certificate,
 )
 
-from .conftest import SUCCESS_MESSAGE, log_message
+from .fixtures import SUCCESS_MESSAGE, log_message
 
 GENERATIONS = ["2.1", "legacy"]
 

@@ -12,8 +12,8 @@ from duplistatus.backups.models import BackupJob, BackupRun, Collection, Event, 
 from duplistatus.collect import queue
 from duplistatus.monitoring import monitor
 
-from .conftest import FATAL_MESSAGE, REPORT_2_1, SUCCESS_MESSAGE, log_message, payload
 from .fake_duplicati import schedule_dto
+from .fixtures import FATAL_MESSAGE, REPORT_2_1, SUCCESS_MESSAGE, log_message, payload
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

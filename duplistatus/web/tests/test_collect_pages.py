@@ -13,13 +13,8 @@ from duplistatus.accounts.models import AuditEntry
 from duplistatus.backups.models import BackupJob, Server
 from duplistatus.collect import queue
 from duplistatus.collect.client import fetch_certificate
-from duplistatus.collect.tests.conftest import (  # noqa: F401  (fixtures)
-    SUCCESS_MESSAGE,
-    log_message,
-    self_signed,
-    start_duplicati,
-)
 from duplistatus.collect.tests.fake_duplicati import schedule_dto
+from duplistatus.collect.tests.fixtures import SUCCESS_MESSAGE, log_message
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -97,7 +92,7 @@ def test_unreachable_is_said_next_to_the_address(admin_client, closed_port):
 def test_self_signed_certificate_is_trusted_only_when_asked(
     admin_client,
     start_duplicati,
-    self_signed,  # noqa: F811
+    self_signed,
 ):
     fake = start_duplicati(tls=self_signed.context())
     form = {"address": fake.address, "password": fake.password, "action": "save"}
