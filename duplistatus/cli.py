@@ -112,6 +112,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from duplistatus.backups.models import Server
     from duplistatus.collect import queue
 
+    if args.collection is not None:
+        # The worker claimed this collection and runs it here, in a process of its own.
+        from duplistatus.backups.models import Collection
+
+        claimed = Collection.objects.select_related("server").get(pk=args.collection)
+        return 0 if queue.run_in_thread(claimed).state == "done" else 1
+
     servers = Server.objects.filter(queue.collectable())
     if args.server:
         match = Q(key=args.server) | Q(name=args.server) | Q(alias=args.server)
@@ -304,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "server", nargs="?", help="server id, machine id or name (default: every linked server)"
     )
+    collect.add_argument("--collection", type=int, help=argparse.SUPPRESS)  # the worker's
     collect.set_defaults(func=cmd_collect)
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt stored secrets with a new key")

@@ -31,7 +31,7 @@ from django.db import transaction
 from duplistatus import clock, crypto
 from duplistatus.backups.models import BackupJob, BackupRun, Collection, Server
 from duplistatus.ingest.parse import Identity, ParseError, parse_body
-from duplistatus.ingest.store import DuplicateReport, Upload, store_report
+from duplistatus.ingest.store import DuplicateReport, Upload, store_report, writing
 from duplistatus.monitoring import monitor
 
 from . import schedule as duplicati_schedule
@@ -39,6 +39,8 @@ from .client import MAX_PAGE_SIZE, CollectError, DuplicatiClient, machine_identi
 
 log = logging.getLogger(__name__)
 
+# Log rows stored per transaction.
+BATCH = 50
 # Extra on every collected run, so its page says where it came from.
 SOURCE_MARK = {"duplistatus-source": "rest-api"}
 
@@ -155,6 +157,7 @@ def _collect_backup(
         "backup-id": f"DB-{backup_id}",
         **SOURCE_MARK,
     }
+    extra_json = json.dumps(extra, separators=(",", ":"))
     known = set(
         BackupRun.objects.filter(job__server=server, job__name=name, operation="Backup")
         .values_list("begin_time", flat=True)
@@ -168,9 +171,14 @@ def _collect_backup(
         ids = [row["ID"] for row in rows if isinstance(row.get("ID"), int)]
         if not ids:
             break
-        for row in rows:
-            tally.entries_seen += 1
-            _collect_row(row, extra, identity, remote_addr, known, newest_known, notify, tally)
+        for start in range(0, len(rows), BATCH):
+            # A batch shares one commit; uploads wait for at most one batch.
+            with writing():
+                for row in rows[start : start + BATCH]:
+                    tally.entries_seen += 1
+                    _collect_row(
+                        row, extra_json, identity, remote_addr, known, newest_known, notify, tally
+                    )
         if before is not None and min(ids) >= before:
             break  # a server that does not page would loop forever
         before = min(ids)
@@ -179,7 +187,7 @@ def _collect_backup(
 
 def _collect_row(
     row: dict[str, Any],
-    extra: dict[str, str],
+    extra_json: str,
     identity: Identity,
     remote_addr: str,
     known: set[datetime],
@@ -191,15 +199,14 @@ def _collect_row(
     if row.get("Type") != "Result" or not isinstance(message, str):
         tally.runs_ignored += 1
         return
-    try:
-        result = json.loads(message)
-    except ValueError:
-        result = None
-    if not isinstance(result, dict):
+    # The message is put into the report as it is (parse_body reads the JSON once); it must
+    # be one object. Our Extra comes last, so a message cannot override it.
+    text = message.strip()
+    if not (text.startswith("{") and text.endswith("}")):
         tally.runs_ignored += 1
         return
     now = clock.now()
-    body = json.dumps({"Data": result, "Extra": extra}, separators=(",", ":")).encode()
+    body = f'{{"Data":{text},"Extra":{extra_json}}}'.encode()
     try:
         report = parse_body(
             body, "application/json", local_tz=clock.default_timezone(), received_at=now

@@ -10,6 +10,8 @@ server does not hold up the others, nor the worker's notifications.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,12 +149,27 @@ def run_pending(limit: int | None = None) -> list[Collection]:
 
 
 class Pool:
-    """The worker's collectors: claim while a thread is free, run each in its own thread."""
+    """The worker's collectors: claim while a slot is free, and run each claimed collection
+    in a child process (`duplistatus collect --collection ID`), or in a thread.
 
-    def __init__(self, parallel: int = PARALLEL) -> None:
+    A child process by default: parsing and storing thousands of runs is CPU work, and in a
+    thread of the web process (where `serve` runs the worker) it would hold the interpreter
+    the pages need; a child runs beside it on another core. A child that dies leaves its
+    claim to expire (LEASE), and a worker takes the collection over."""
+
+    def __init__(
+        self,
+        parallel: int = PARALLEL,
+        *,
+        processes: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.parallel = parallel
-        self._executor = ThreadPoolExecutor(parallel, thread_name_prefix="duplistatus-collect")
-        self._running: set[Future[Collection]] = set()
+        self.processes = processes
+        self.env = env
+        self._children: list[subprocess.Popen[bytes]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._threads: set[Future[Collection]] = set()
         self._lock = threading.Lock()
 
     def start_due(self, now: datetime) -> int:
@@ -161,22 +178,44 @@ class Pool:
         request_periodic(now)
         started = 0
         with self._lock:
-            self._running = {f for f in self._running if not f.done()}
-            while len(self._running) < self.parallel:
+            while self._busy() < self.parallel:
                 collection = claim(now)
                 if collection is None:
                     break
-                self._running.add(self._executor.submit(run_in_thread, collection))
+                self._start(collection)
                 started += 1
         return started
+
+    def _busy(self) -> int:
+        self._children = [child for child in self._children if child.poll() is None]
+        self._threads = {future for future in self._threads if not future.done()}
+        return len(self._children) + len(self._threads)
+
+    def _start(self, collection: Collection) -> None:
+        if self.processes:
+            command = [sys.executable, "-m", "duplistatus", "collect"]
+            command += ["--collection", str(collection.pk)]
+            self._children.append(
+                subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL)
+            )
+            return
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                self.parallel, thread_name_prefix="duplistatus-collect"
+            )
+        self._threads.add(self._executor.submit(run_in_thread, collection))
 
     @property
     def busy(self) -> int:
         with self._lock:
-            return sum(1 for f in self._running if not f.done())
+            return self._busy()
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True)
+    def wait(self, timeout: float | None = None) -> None:
+        """Until every collection started here has ended (tests, shutdown)."""
+        for child in list(self._children):
+            child.wait(timeout)
+        for future in list(self._threads):
+            future.result(timeout)
 
 
 def run_in_thread(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,8 +73,19 @@ def keep_unparsed(upload: Upload, error: str) -> RawReport:
 
 
 # SQLite has one writer at a time. Threads of this process queue here, in order, instead of
-# in SQLite's busy handler, which sleeps in growing steps and lets a writer starve.
-_sqlite_writer = threading.Lock()
+# in SQLite's busy handler, which sleeps in growing steps and lets a writer starve. Re-entrant:
+# a batch of reports (collect/) holds it around several store_report calls.
+_sqlite_writer = threading.RLock()
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """One write transaction, queued behind this process's other writers on SQLite. Several
+    store_report calls inside one share its commit (each is then a savepoint: a duplicate
+    rolls back only itself)."""
+    lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
+    with lock, transaction.atomic():
+        yield
 
 
 def store_report(
@@ -82,9 +94,8 @@ def store_report(
     """`notify=False` stores a backup run without its `backup_result` event: history
     imported from a Duplicati server (collect/) must not notify about months-old runs."""
     sha256 = upload.sha256
-    lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
     try:
-        with lock, transaction.atomic():
+        with writing():
             return _store(report, identity, upload, sha256, notify)
     except IntegrityError as exc:
         # A resend (same body, or same job and BeginTime) hits a unique index; the whole
