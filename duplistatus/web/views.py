@@ -68,10 +68,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "statuses": board.STATUSES,
         "sort_columns": SORT_COLUMNS,
         "nav": "dashboard",
-        # One indexed query: whether "Collect all" has anything to do, and live progress.
-        "collecting": Collection.objects.filter(state__in=["queued", "running"]).exists(),
-        "linked_servers": Server.objects.exclude(duplicati_url="").exists(),
     }
+    # "Collect all" and its live progress, for servers linked to Duplicati's REST API: read
+    # from the servers already loaded, and one indexed query only when there are some.
+    linked = any(row.server.duplicati_url for row in all_rows)
+    context["linked_servers"] = linked
+    context["collecting"] = (
+        linked and Collection.objects.filter(state__in=["queued", "running"]).exists()
+    )
     template = "web/_board.html" if request.headers.get("HX-Request") else "web/dashboard.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
