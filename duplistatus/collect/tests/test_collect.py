@@ -10,6 +10,7 @@ import pytest
 from duplistatus import clock, crypto
 from duplistatus.backups.models import BackupJob, BackupRun, Collection, Event, Server
 from duplistatus.collect import queue
+from duplistatus.collect.collect import open_client
 from duplistatus.monitoring import monitor
 
 from .fake_duplicati import schedule_dto
@@ -200,3 +201,16 @@ def test_periodic_collection_is_queued_when_due(start_duplicati):
     queue.run_pending()
     assert queue.request_periodic(NOW + timedelta(minutes=59)) == 0
     assert queue.request_periodic(NOW + timedelta(hours=1)) == 1
+
+
+def test_the_password_is_never_logged(start_duplicati, caplog):
+    caplog.set_level("DEBUG")
+    fake = start_duplicati(password="s3cret-pass-phrase")
+    fake.add_backup("1", "Docs").add_result(log_message(SUCCESS_MESSAGE), 1)
+    server = linked_server(fake)
+    assert collect(server).state == "done"
+    server.duplicati_secret = crypto.encrypt({"password": "other-s3cret"})
+    server.save()
+    assert collect(server).error_code == "wrong_password"
+    assert "s3cret" not in caplog.text
+    assert "s3cret" not in repr(open_client(server))
