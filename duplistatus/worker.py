@@ -62,7 +62,8 @@ class Worker:
 
         now = clock.now()
         done = {"queued": outbox.enqueue_events(now)}
-        if self.last_scan is None or now - self.last_scan >= SCAN_PERIOD:
+        minutely = self.last_scan is None or now - self.last_scan >= SCAN_PERIOD
+        if minutely:
             self.last_scan = now
             done["learned"] = monitor.learn_pending(now)
             done["monitoring_events"] = monitor.scan(now).total
@@ -75,7 +76,8 @@ class Worker:
                 with connection.cursor() as cursor:
                     cursor.execute("PRAGMA optimize")
         done["sent"] = outbox.send_due(now).total
-        done["collections_started"] = self.collectors.start_due(now)
+        # Requested collections start at once; periodic ones are looked for once a minute.
+        done["collections_started"] = self.collectors.start_due(now, periodic=minutely)
         return done
 
     def seconds_to_sleep(self) -> float:

@@ -27,6 +27,7 @@ import hashlib
 import json
 import socket
 import ssl
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ MAX_PAGE_SIZE = 500
 # or broken server.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+# The read timeout is per chunk: a server trickling bytes would never hit it. This bounds a
+# whole request.
+REQUEST_DEADLINE_SECONDS = 300.0
 USER_AGENT = "duplistatus-collector"
 
 
@@ -170,8 +174,10 @@ class DuplicatiClient:
         pinned_pem: str = "",
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         ca_file: str | None = None,
+        deadline: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
         self.address = address
+        self.deadline = deadline
         self._password = password
         self.pinned_pem = pinned_pem
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -300,10 +306,13 @@ class DuplicatiClient:
             headers["X-XSRF-Token"] = self._xsrf_token()
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
+        deadline = time.monotonic() + self.deadline
         try:
             with self._http.stream(method, path, headers=headers, **kwargs) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
+                    if time.monotonic() > deadline:
+                        raise httpx.ReadTimeout("the whole answer took too long")
                     size += len(chunk)
                     if size > MAX_RESPONSE_BYTES:
                         raise CollectError(

@@ -172,10 +172,11 @@ class Pool:
         self._threads: set[Future[Collection]] = set()
         self._lock = threading.Lock()
 
-    def start_due(self, now: datetime) -> int:
-        """Queue periodic collections that are due and start what fits; returns how many
-        were started."""
-        request_periodic(now)
+    def start_due(self, now: datetime, *, periodic: bool = True) -> int:
+        """Queue periodic collections that are due (unless `periodic` is False) and start
+        what fits; returns how many were started."""
+        if periodic:
+            request_periodic(now)
         started = 0
         with self._lock:
             while self._busy() < self.parallel:

@@ -74,6 +74,8 @@ class FakeDuplicati:
         self.logins = 0
         self.requests: list[tuple[str, str]] = []  # (method, path)
         self.hang = threading.Event()
+        # Answer log pages a few bytes at a time, forever (a server that trickles).
+        self.trickle = threading.Event()
         self._release = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -321,6 +323,15 @@ class _Handler(BaseHTTPRequestHandler):
             if backup is None:
                 return self._send(404, {"Error": "Not found", "Code": 404})
             size = max(10, min(500, int(query.get("pagesize") or 100)))
+            if fake.trickle.is_set():
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b"[")
+                while not fake._release.wait(0.05):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                return None
             rows = sorted(backup.log, key=lambda row: row["ID"], reverse=True)
             if "offset" in query:
                 rows = [row for row in rows if row["ID"] < int(query["offset"])]

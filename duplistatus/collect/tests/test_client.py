@@ -119,3 +119,15 @@ def test_changed_certificate_after_trust_is_refused_before_the_password_is_sent(
     assert caught.value.code == "certificate_changed"
     assert caught.value.fingerprint == fetch_certificate(f"https://{impostor.address}").sha256
     assert impostor.logins == 0 and impostor.requests == []
+
+
+@pytest.mark.timeout(20)
+def test_a_server_that_trickles_is_cut_off(start_duplicati):
+    fake = start_duplicati(generation="2.1")
+    fake.add_backup("1", "Docs")
+    fake.trickle.set()
+    with DuplicatiClient(fake.address, fake.password, timeout=2, deadline=1.0) as client:
+        client.connect()
+        with pytest.raises(CollectError) as caught:
+            client.log_page("1")
+    assert caught.value.code == "timeout"

@@ -68,3 +68,28 @@ def test_worker_can_collect_in_threads_and_honours_its_parallelism(start_duplica
     assert pool.start_due(clock.now()) == 1
     pool.wait(50)
     assert set(Collection.objects.values_list("state", flat=True)) == {"done"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_the_worker_loop_collects_periodically(start_duplicati):
+    from duplistatus.worker import Worker
+
+    server = server_with_runs(start_duplicati, "nas", 3)
+    server.collect_every = "hourly"
+    server.save()
+    worker = Worker()
+    worker.collectors = queue.Pool(processes=False)
+
+    assert worker.run_once()["collections_started"] == 1
+    worker.collectors.wait(50)
+    assert Collection.objects.get().runs_added == 3
+    clock.advance(timedelta(minutes=30))
+    assert worker.run_once()["collections_started"] == 0
+    clock.advance(timedelta(minutes=31))
+    assert worker.run_once()["collections_started"] == 1
+    worker.collectors.wait(50)
+    assert list(Collection.objects.values_list("requested_by", "runs_skipped")) == [
+        ("schedule", 3),
+        ("schedule", 0),
+    ]
