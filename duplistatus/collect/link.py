@@ -49,15 +49,14 @@ def test_connection(
 ) -> Linked:
     """Connect and read what identifies the server. `trust_fingerprint`: the SHA-256 of a
     certificate the user was shown and trusts; the server must present exactly that one.
-    An empty password reuses the stored one; an unchanged address keeps the pinned
+    An empty password reuses the stored one (if any); an unchanged address keeps the pinned
     certificate. Raises CollectError."""
     if not password and server is not None and server.duplicati_secret:
         try:
             password = crypto.decrypt(server.duplicati_secret).get("password", "")
         except crypto.SecretsUnreadable:
             password = ""
-    if not password:
-        raise CollectError("wrong_password", "Enter the Duplicati server's password.")
+    # An empty password is allowed: a legacy server (≤ 2.0.8.1) may have none set.
     pem, fingerprint = "", ""
     wanted = normalize_fingerprint(trust_fingerprint)
     if wanted:

@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection
-from django.db.models import Q
+from django.db.models import Max, Q, Subquery
 
 from duplistatus import clock
 from duplistatus.backups.models import CollectEvery, Collection, Server
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PARALLEL = 4
 LEASE = timedelta(minutes=10)
+KEEP = timedelta(days=90)  # finished collections shown and kept this long
 PERIODS = {CollectEvery.HOURLY: timedelta(hours=1), CollectEvery.DAILY: timedelta(days=1)}
 
 
@@ -69,6 +70,17 @@ def request_periodic(now: datetime) -> int:
             request(server, "schedule")
             queued += 1
     return queued
+
+
+def purge(now: datetime) -> int:
+    """Forget finished collections after KEEP, but never a server's latest."""
+    latest = Collection.objects.values("server").annotate(last=Max("id")).values("last")
+    deleted, _ = (
+        Collection.objects.filter(finished_at__lt=now - KEEP)
+        .exclude(pk__in=Subquery(latest))
+        .delete()
+    )
+    return deleted
 
 
 def _claimable(now: datetime) -> Q:
@@ -176,6 +188,7 @@ class Pool:
         """Queue periodic collections that are due (unless `periodic` is False) and start
         what fits; returns how many were started."""
         if periodic:
+            purge(now)
             request_periodic(now)
         started = 0
         with self._lock:

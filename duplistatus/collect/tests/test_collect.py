@@ -214,3 +214,20 @@ def test_the_password_is_never_logged(start_duplicati, caplog):
     assert collect(server).error_code == "wrong_password"
     assert "s3cret" not in caplog.text
     assert "s3cret" not in repr(open_client(server))
+
+
+def test_old_collections_are_forgotten_but_each_servers_latest_stays(start_duplicati):
+    fake = start_duplicati()
+    server = linked_server(fake)
+    first, second = collect(server), collect(server)
+    clock.set(NOW + queue.KEEP + timedelta(days=1))
+    assert queue.purge(clock.now()) == 1
+    assert list(Collection.objects.values_list("pk", flat=True)) == [second.pk]
+    assert first.pk != second.pk
+
+
+def test_a_legacy_server_without_a_password(start_duplicati):
+    fake = start_duplicati(generation="legacy", password="")
+    fake.add_backup("1", "Docs").add_result(log_message(SUCCESS_MESSAGE), 1)
+    server = linked_server(fake)
+    assert (collect(server).state, BackupRun.objects.count()) == ("done", 1)
