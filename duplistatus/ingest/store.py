@@ -78,14 +78,27 @@ def keep_unparsed(upload: Upload, error: str) -> RawReport:
 _sqlite_writer = threading.RLock()
 
 
+# The server and job rows a write transaction has read (and locked), by thread: the reports
+# of a batch mostly belong to one job, and reading it again for each was half the cost of
+# storing one. Only within one transaction, whose locks keep the rows as we left them.
+_in_transaction = threading.local()
+
+
 @contextlib.contextmanager
 def writing() -> Iterator[None]:
     """One write transaction, queued behind this process's other writers on SQLite. Several
-    store_report calls inside one share its commit (each is then a savepoint: a duplicate
-    rolls back only itself)."""
+    store_report calls inside one share its commit and its server and job rows (each report
+    is then a savepoint: a duplicate rolls back only itself)."""
     lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
     with lock, transaction.atomic():
-        yield
+        if getattr(_in_transaction, "rows", None) is not None:
+            yield  # inside a batch: its transaction and rows
+            return
+        _in_transaction.rows = {}
+        try:
+            yield
+        finally:
+            _in_transaction.rows = None
 
 
 def store_report(
@@ -96,19 +109,37 @@ def store_report(
     sha256 = upload.sha256
     try:
         with writing():
-            return _store(report, identity, upload, sha256, notify)
-    except IntegrityError as exc:
-        # A resend (same body, or same job and BeginTime) hits a unique index; the whole
-        # transaction rolls back, server and job included if they were new.
-        raise DuplicateReport from exc
+            return _store(report, identity, upload, sha256, notify, _in_transaction.rows)
+    except BaseException as exc:
+        # What this report wrote is rolled back (a batch goes on without it): rows read or
+        # created for it may be gone, so they are read again.
+        rows = getattr(_in_transaction, "rows", None)
+        if rows:
+            rows.clear()
+        if isinstance(exc, IntegrityError):
+            # A resend (same body, or same job and BeginTime) hits a unique index; the whole
+            # transaction rolls back, server and job included if they were new.
+            raise DuplicateReport from exc
+        raise
 
 
 def _store(
-    report: Report, identity: Identity, upload: Upload, sha256: str, notify: bool
+    report: Report,
+    identity: Identity,
+    upload: Upload,
+    sha256: str,
+    notify: bool,
+    rows: dict[tuple[object, ...], object],
 ) -> BackupRun:
     now = upload.received_at
-    server = _touch_server(identity, now)
-    job = _locked_job(server, identity, now)
+    server_key = ("server", identity.server_key, identity.server_name, identity.source)
+    server = rows.get(server_key)
+    if not isinstance(server, Server):
+        server = rows[server_key] = _touch_server(identity, now)
+    job_key = ("job", server.pk, identity.job_name)
+    job = rows.get(job_key)
+    if not isinstance(job, BackupJob):
+        job = rows[job_key] = _locked_job(server, identity, now)
     job_changes: dict[str, object] = {}
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
@@ -163,6 +194,8 @@ def _store(
         worker.wake_on_commit()  # notifications go out promptly, after the response
     if job_changes:
         BackupJob.objects.filter(pk=job.pk).update(**job_changes)
+        for name, value in job_changes.items():
+            setattr(job, name, value)  # as stored, for the batch's next report
     return run
 
 
