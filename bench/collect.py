@@ -3,7 +3,7 @@
 what a running collection does to the dashboard.
 
     .venv/bin/python bench/collect.py            full: 5,000 log entries; dashboard of 1,000 jobs
-    .venv/bin/python bench/collect.py --small    CI: 2,000 log entries; well under 30 s
+    .venv/bin/python bench/collect.py --small    CI: 1,000 log entries, about 30 s
     .venv/bin/python bench/collect.py --database-url postgres://postgres@127.0.0.1:5432/duplistatus_bench
 
 Targets (issue 14): collecting 5,000 log entries from one server takes under 10 s, and the
@@ -41,7 +41,7 @@ from _common import BenchDatabase, setup_django
 HERE = Path(__file__).resolve().parent.parent
 SIZES = {
     "full": {"entries": 5_000, "backups": 5, "jobs": 1_000, "runs": 20_000},
-    "small": {"entries": 2_000, "backups": 4, "jobs": 1_000, "runs": 5_000},
+    "small": {"entries": 1_000, "backups": 4, "jobs": 1_000, "runs": 5_000},
 }
 TARGETS = {"collect_5000_seconds": 10.0, "dashboard_p50_ms": 150.0}
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -180,7 +180,7 @@ def main() -> int:
         sys.path.insert(0, str(HERE))
         return serve_fake(int(sys.argv[2]), int(sys.argv[3]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="CI size: 2,000 log entries")
+    parser.add_argument("--small", action="store_true", help="CI size: 1,000 log entries")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     size = SIZES["small" if args.small else "full"]
