@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 # Real peers (HTTP, SMTP, a test CA) for the channel and page tests.
-pytest_plugins = ["duplistatus.notifications.channels.tests.fixtures"]
+pytest_plugins = [
+    "duplistatus.notifications.channels.tests.fixtures",
+    "duplistatus.collect.tests.fixtures",
+]
 
 # Real Duplicati reports, inside the repository (SOURCES.md there says where each came from):
 # the suite needs nothing beside a clean clone.

@@ -122,6 +122,7 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     from django.db import transaction
 
     from duplistatus import crypto
+    from duplistatus.backups.models import Server
     from duplistatus.notifications.models import Channel
 
     crypto.begin_rotation()
@@ -130,9 +131,86 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
         for channel in channels:
             channel.secrets = crypto.rotate(channel.secrets)
             channel.save(update_fields=["secrets"])
+        servers = list(Server.objects.exclude(duplicati_secret=""))
+        for server in servers:
+            server.duplicati_secret = crypto.rotate(server.duplicati_secret)
+            server.save(update_fields=["duplicati_secret"])
     crypto.finish_rotation()
-    print(f"Re-encrypted the secrets of {len(channels)} channel(s) with a new key.")
+    print(
+        f"Re-encrypted the secrets of {len(channels)} channel(s) and {len(servers)} "
+        "Duplicati server password(s) with a new key."
+    )
     return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Collect from one Duplicati server (id, machine id or name) or from every linked one,
+    in parallel, here and now; prints progress and each outcome. Exit 1 if any failed."""
+    _setup_django()
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db.models import Q
+
+    from duplistatus.backups.models import Server
+    from duplistatus.collect import queue
+
+    if args.collection is not None:
+        # The worker claimed this collection and runs it here, in a process of its own.
+        from duplistatus.backups.models import Collection
+
+        claimed = Collection.objects.select_related("server").get(pk=args.collection)
+        return 0 if queue.run_in_thread(claimed).state == "done" else 1
+
+    servers = Server.objects.filter(queue.collectable())
+    if args.server:
+        match = Q(key=args.server) | Q(name=args.server) | Q(alias=args.server)
+        if args.server.isdigit():
+            match |= Q(pk=int(args.server))
+        servers = Server.objects.filter(match)
+        if not servers:
+            print(f"No server {args.server!r}.")
+            return 2
+        unlinked = [str(s) for s in servers if not s.duplicati_url]
+        if unlinked:
+            print(f"No Duplicati address set for {', '.join(unlinked)} (set it on its page).")
+            return 2
+    servers = list(servers)
+    if not servers:
+        print("No server has a Duplicati address; add one in the web UI (Add a Duplicati server).")
+        return 2
+    printing = threading.Lock()
+
+    def collect_one(server: Server) -> bool:
+        collection = queue.request(server, "cli")
+        claimed = queue.claim(pk=collection.pk)
+        if claimed is None:
+            with printing:
+                print(f"{server}: a worker is collecting it already.")
+            return True
+
+        def progress(tally: queue.Tally) -> None:
+            with printing:
+                print(
+                    f"{server}: {tally.backups_done}/{tally.backups_total} backups, "
+                    f"{tally.entries_seen} log entries, {tally.runs_added} runs added"
+                    + (f" ({tally.current})" if tally.current else "")
+                )
+
+        done = queue.run_in_thread(claimed, progress)
+        with printing:
+            if done.state == "done":
+                print(
+                    f"{server}: done, {done.runs_added} runs added, {done.runs_skipped} "
+                    f"already there, {done.runs_ignored} ignored."
+                )
+            else:
+                print(f"{server}: FAILED ({done.error_code}): {done.error}")
+        return done.state == "done"
+
+    with ThreadPoolExecutor(queue.PARALLEL) as pool:
+        results = list(pool.map(collect_one, servers))
+    return 0 if all(results) else 1
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -270,6 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="first restart the reminder period of overdue jobs from now",
     )
     scan.set_defaults(func=cmd_scan)
+
+    collect = sub.add_parser(
+        "collect", help="collect backup history from Duplicati servers over their REST API"
+    )
+    collect.add_argument(
+        "server", nargs="?", help="server id, machine id or name (default: every linked server)"
+    )
+    collect.add_argument("--collection", type=int, help=argparse.SUPPRESS)  # the worker's
+    collect.set_defaults(func=cmd_collect)
 
     rotate = sub.add_parser("rotate-key", help="re-encrypt stored secrets with a new key")
     rotate.set_defaults(func=cmd_rotate_key)

@@ -2,10 +2,12 @@
 thread of its web process. Several workers may share one database: every piece of work is
 claimed with a conditional UPDATE before it is done.
 
-Each pass: turn new events into deliveries, send what is due, and once a minute learn
-schedules and scan for overdue jobs. Between passes the loop sleeps until the next delivery
-is due, the next scan, or until it is woken: in-process by `wake()` (ingest calls it when a
-report commits), across processes on PostgreSQL by NOTIFY on the `duplistatus` channel.
+Each pass: turn new events into deliveries, send what is due, start the collections from
+Duplicati servers that are queued or due (they run in threads beside the loop), and once a
+minute learn schedules and scan for overdue jobs. Between passes the loop sleeps until the
+next delivery is due, the next scan, or until it is woken: in-process by `wake()` (ingest
+calls it when a report commits), across processes on PostgreSQL by NOTIFY on the
+`duplistatus` channel.
 Both come from duplistatus/wakeup.py, which the layers below this loop use to wake it.
 """
 
@@ -36,7 +38,11 @@ IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
 
 class Worker:
     def __init__(self) -> None:
+        from duplistatus.collect import queue
+
         self.last_scan: datetime | None = None
+        # Collections from Duplicati servers run in threads of their own (collect/queue.py).
+        self.collectors = queue.Pool()
         self.started_at = clock.now()
         self.last_heartbeat: datetime | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -61,7 +67,8 @@ class Worker:
 
         now = clock.now()
         done = {"queued": outbox.enqueue_events(now)}
-        if self.last_scan is None or now - self.last_scan >= SCAN_PERIOD:
+        minutely = self.last_scan is None or now - self.last_scan >= SCAN_PERIOD
+        if minutely:
             self.last_scan = now
             checked = monitor.check(now)
             done["learned"], done["monitoring_events"] = checked.learned, checked.total
@@ -75,6 +82,8 @@ class Worker:
                 with connection.cursor() as cursor:
                     cursor.execute("PRAGMA optimize")
         done["sent"] = outbox.send_due(now).total
+        # Requested collections start at once; periodic ones are looked for once a minute.
+        done["collections_started"] = self.collectors.start_due(now, periodic=minutely)
         return done
 
     def seconds_to_sleep(self) -> float:

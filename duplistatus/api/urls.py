@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from . import compat, errors, notify, rules, templates, v1
+from . import collect, compat, errors, notify, rules, templates, v1
 from .auth import TokenAuth
 
 api = NinjaAPI(
@@ -23,6 +23,7 @@ api.add_router("/v1/", v1.router)
 api.add_router("/v1/", notify.router)
 api.add_router("/v1/", rules.router)
 api.add_router("/v1/", templates.router)
+api.add_router("/v1/", collect.router)
 
 
 @api.exception_handler(AuthenticationError)

@@ -118,6 +118,12 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
 _defaults_cache: dict[str, Any] = {}
 
 
+class CollectEvery(models.TextChoices):
+    OFF = "", "off"
+    HOURLY = "hourly", "hourly"
+    DAILY = "daily", "daily"
+
+
 class Server(ScheduleSettings, NotificationRules):
     # Duplicati's machine-id, or "name:<name>" / "addr:<ip>" for versions that send none
     # (see ingest.parse.resolve_identity for the order).
@@ -127,6 +133,18 @@ class Server(ScheduleSettings, NotificationRules):
     note = models.TextField(blank=True, default="")
     created_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+
+    # Collecting from the server's REST API (duplistatus/collect/). The password is in
+    # `duplicati_secret`, encrypted ({"password": …}); a certificate the user trusted is
+    # pinned: only the one with this SHA-256 fingerprint is accepted afterwards.
+    duplicati_url = models.CharField(max_length=300, blank=True, default="")
+    duplicati_secret = models.TextField(blank=True, default="")
+    duplicati_certificate = models.TextField(blank=True, default="")  # PEM
+    duplicati_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    collect_every = models.CharField(
+        max_length=10, blank=True, default="", choices=CollectEvery.choices
+    )
+    next_collect_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "id"]
@@ -185,6 +203,12 @@ class BackupJob(ScheduleSettings, NotificationRules):
     fallback_grace_minutes = models.PositiveIntegerField(null=True, blank=True)
     # Set at ingest, cleared by the worker once it has learned from the new history.
     needs_learning = models.BooleanField(default=False)
+
+    # The job's schedule as Duplicati itself has it (collect/schedule.py), read over its
+    # REST API: repeat interval, allowed weekdays (0 = Sunday) and the next run it planned.
+    duplicati_interval = models.CharField(max_length=40, blank=True, default="")
+    duplicati_weekdays = models.JSONField(null=True, blank=True)
+    duplicati_anchor = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["server__name", "name", "id"]
@@ -360,3 +384,50 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.worker} @ {self.last_pass_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Collection(models.Model):
+    """One pull of a server's history over its REST API (duplistatus/collect/). The table is
+    the queue: a worker claims a queued row with a conditional UPDATE and writes its
+    progress here as it goes, so pages can show it live."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    server = models.ForeignKey(Server, on_delete=models.CASCADE, related_name="collections")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    requested_at = models.DateTimeField()
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    # Renewed while running; a claim older than the lease belongs to a worker that died.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    backups_total = models.PositiveIntegerField(default=0)
+    backups_done = models.PositiveIntegerField(default=0)
+    entries_seen = models.PositiveIntegerField(default=0)
+    runs_added = models.PositiveIntegerField(default=0)
+    runs_skipped = models.PositiveIntegerField(default=0)  # already stored
+    runs_ignored = models.PositiveIntegerField(default=0)  # not a backup, or unreadable
+    current = models.CharField(max_length=200, blank=True, default="")  # the backup being read
+    error_code = models.CharField(max_length=30, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["requested_at"],
+                name="collection_pending",
+                condition=Q(state__in=["queued", "running"]),
+            ),
+            models.Index(fields=["server", "requested_at"], name="collection_server"),
+        ]
+
+    def __str__(self) -> str:
+        return f"collect {self.server_id} {self.state}"
+
+    @property
+    def active(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)

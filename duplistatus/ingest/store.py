@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -132,26 +133,73 @@ def _unparsed() -> QuerySet[RawReport]:
 
 
 # SQLite has one writer at a time. Threads of this process queue here, in order, instead of
-# in SQLite's busy handler, which sleeps in growing steps and lets a writer starve.
-_sqlite_writer = threading.Lock()
+# in SQLite's busy handler, which sleeps in growing steps and lets a writer starve. Re-entrant:
+# a batch of reports (collect/) holds it around several store_report calls.
+_sqlite_writer = threading.RLock()
 
 
-def store_report(report: Report, identity: Identity, upload: Upload) -> BackupRun:
-    sha256 = upload.sha256
+# The server and job rows a write transaction has read (and locked), by thread: the reports
+# of a batch mostly belong to one job, and reading it again for each was half the cost of
+# storing one. Only within one transaction, whose locks keep the rows as we left them.
+_in_transaction = threading.local()
+
+
+@contextlib.contextmanager
+def writing() -> Iterator[None]:
+    """One write transaction, queued behind this process's other writers on SQLite. Several
+    store_report calls inside one share its commit and its server and job rows (each report
+    is then a savepoint: a duplicate rolls back only itself)."""
     lock = _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()
+    with lock, transaction.atomic():
+        if getattr(_in_transaction, "rows", None) is not None:
+            yield  # inside a batch: its transaction and rows
+            return
+        _in_transaction.rows = {}
+        try:
+            yield
+        finally:
+            _in_transaction.rows = None
+
+
+def store_report(
+    report: Report, identity: Identity, upload: Upload, *, notify: bool = True
+) -> BackupRun:
+    """`notify=False` stores a backup run without its `backup_result` event: history
+    imported from a Duplicati server (collect/) must not notify about months-old runs."""
+    sha256 = upload.sha256
     try:
-        with lock, transaction.atomic():
-            return _store(report, identity, upload, sha256)
-    except IntegrityError as exc:
-        # A resend (same body, or same job and BeginTime) hits a unique index; the whole
-        # transaction rolls back, server and job included if they were new.
-        raise DuplicateReport from exc
+        with writing():
+            return _store(report, identity, upload, sha256, notify, _in_transaction.rows)
+    except BaseException as exc:
+        # What this report wrote is rolled back (a batch goes on without it): rows read or
+        # created for it may be gone, so they are read again.
+        rows = getattr(_in_transaction, "rows", None)
+        if rows:
+            rows.clear()
+        if isinstance(exc, IntegrityError):
+            # A resend (same body, or same job and BeginTime) hits a unique index; the whole
+            # transaction rolls back, server and job included if they were new.
+            raise DuplicateReport from exc
+        raise
 
 
-def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> BackupRun:
+def _store(
+    report: Report,
+    identity: Identity,
+    upload: Upload,
+    sha256: str,
+    notify: bool,
+    rows: dict[tuple[object, ...], object],
+) -> BackupRun:
     now = upload.received_at
-    server = _touch_server(identity, now)
-    job = _locked_job(server, identity, now)
+    server_key = ("server", identity.server_key, identity.server_name, identity.source)
+    server = rows.get(server_key)
+    if not isinstance(server, Server):
+        server = rows[server_key] = _touch_server(identity, now)
+    job_key = ("job", server.pk, identity.job_name)
+    job = rows.get(job_key)
+    if not isinstance(job, BackupJob):
+        job = rows[job_key] = _locked_job(server, identity, now)
     job_changes: dict[str, object] = {}
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
@@ -193,18 +241,21 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         **report.stats,
     )
     if run.is_backup:
-        # The event first: a recovery notice reads better after the run that caused it.
-        Event.objects.create(
-            kind=Event.Kind.BACKUP_RESULT,
-            job=job,
-            run=run,
-            created_at=now,
-            details={"status": run.status, "server_id": server.pk},
-        )
+        if notify:
+            # The event first: a recovery notice reads better after the run that caused it.
+            Event.objects.create(
+                kind=Event.Kind.BACKUP_RESULT,
+                job=job,
+                run=run,
+                created_at=now,
+                details={"status": run.status, "server_id": server.pk},
+            )
         job_changes.update(_job_changes(job, run, now))
         wakeup.wake_on_commit()  # notifications go out promptly, after the response
     if job_changes:
         BackupJob.objects.filter(pk=job.pk).update(**job_changes)
+        for name, value in job_changes.items():
+            setattr(job, name, value)  # as stored, for the batch's next report
     return run
 
 

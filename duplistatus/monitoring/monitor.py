@@ -67,7 +67,15 @@ class Inherited:
         fallback = None
         if job.fallback_interval and job.fallback_grace_minutes is not None:
             fallback = plan.Fallback(job.fallback_interval, job.fallback_grace_minutes)
+        duplicati = None
+        if job.duplicati_interval and job.duplicati_anchor is not None:
+            duplicati = plan.DuplicatiSchedule(
+                interval=job.duplicati_interval,
+                weekdays=list(job.duplicati_weekdays or []),
+                anchor=job.duplicati_anchor,
+            )
         return plan.resolve(
+            duplicati=duplicati,
             job=plan.Layer.of(job),
             server=server_layer,
             defaults=self.defaults_layer,

@@ -8,10 +8,12 @@ first of:
 1. `duplicati` — the latest report's `Extra.next-scheduled-run` (Duplicati ≥ 2.1.2), while it
    is still ahead of that run: Duplicati knows its own schedule best;
 2. `configured` — an interval set on the job or on its server;
-3. `learned` — what monitoring/learn.py inferred from the history, once confident enough
+3. `duplicati` — the job's schedule as Duplicati has it (repeat, allowed days, next run),
+   read over its REST API by duplistatus/collect/;
+4. `learned` — what monitoring/learn.py inferred from the history, once confident enough
    (and when adopting learned schedules is on);
-4. `default` — the global default interval, if one is set;
-5. `fallback` — a cautious guess from the gaps between the job's latest runs, with a
+5. `default` — the global default interval, if one is set;
+6. `fallback` — a cautious guess from the gaps between the job's latest runs, with a
    generous grace (learn.fallback_schedule): no job with a history goes unwatched unless its
    user turns monitoring off.
 
@@ -83,6 +85,15 @@ class Fallback:
 
 
 @dataclass(frozen=True)
+class DuplicatiSchedule:
+    """A job's schedule read from Duplicati's REST API: repeat, weekdays, its planned run."""
+
+    interval: str
+    weekdays: list[int]
+    anchor: datetime
+
+
+@dataclass(frozen=True)
 class Schedule:
     """The settings in force for one job, each with the level it came from."""
 
@@ -125,6 +136,7 @@ def resolve(
     duplicati_next: datetime | None,
     last_run_at: datetime | None,
     first_run_at: datetime | None,
+    duplicati: DuplicatiSchedule | None = None,
 ) -> Schedule:
     origins: dict[str, str] = {}
     levels = (("job", job), ("server", server), ("global", defaults))
@@ -146,10 +158,20 @@ def resolve(
 
     if duplicati_next is not None and last_run_at is not None and duplicati_next > last_run_at:
         source = "duplicati"
-        interval_text = configured_interval or (learned.interval if learned else "")
+        interval_text = (
+            configured_interval
+            or (duplicati.interval if duplicati else "")
+            or (learned.interval if learned else "")
+        )
     elif configured_interval:
         source, interval_text = "configured", configured_interval
         origins["interval"] = "job" if job.interval else "server"
+    elif duplicati is not None and _interval(duplicati.interval) is not None:
+        source, interval_text, anchor = "duplicati", duplicati.interval, duplicati.anchor
+        origins["interval"] = "its schedule"
+        if job.weekdays is None and server.weekdays is None and duplicati.weekdays:
+            weekdays = duplicati.weekdays
+            origins["weekdays"] = "duplicati"
     elif learned is not None and adopt_learned and learned.confidence >= min_confidence:
         source, interval_text, confidence = "learned", learned.interval, learned.confidence
         anchor = learned.anchor

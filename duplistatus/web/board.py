@@ -81,6 +81,10 @@ class ListedJob:
     learned_early_minutes: int | None
     fallback_interval: str
     fallback_grace_minutes: int | None
+    # Its schedule as Duplicati has it (read over the REST API by collect/).
+    duplicati_interval: str
+    duplicati_weekdays: list[int] | None
+    duplicati_anchor: datetime | None
     # From its latest run (LATEST_RUN, and Duplicati's next-scheduled-run for its schedule).
     storage: int | None
     versions: int | None

@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import notification_views, rule_views, settings_views, template_views, views
+from . import collect_views, notification_views, rule_views, settings_views, template_views, views
 
 app_name = "web"
 urlpatterns = [
@@ -9,6 +9,20 @@ urlpatterns = [
     path("servers/<int:server_id>", views.server_page, name="server"),
     path("servers/<int:server_id>/metrics", views.server_metrics, name="server-metrics"),
     path("servers/<int:server_id>/details", views.server_details, name="server-details"),
+    path("servers/add", collect_views.add_server, name="server-add"),
+    path(
+        "servers/<int:server_id>/duplicati",
+        collect_views.server_connection,
+        name="server-connection",
+    ),
+    path("servers/<int:server_id>/collect", collect_views.collect_server, name="server-collect"),
+    path(
+        "servers/<int:server_id>/collect/status",
+        collect_views.collect_status,
+        name="server-collect-status",
+    ),
+    path("collect", collect_views.collect_all, name="collect-all"),
+    path("collect/status", collect_views.collect_all_status, name="collect-all-status"),
     path("jobs/<int:job_id>", views.job_page, name="job"),
     path("jobs/<int:job_id>/metrics", views.job_metrics, name="job-metrics"),
     path("runs/<int:run_id>", views.run_page, name="run"),

@@ -14,11 +14,11 @@ from django.views.decorators.http import require_POST
 from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, login_required
-from duplistatus.backups.models import BackupJob, BackupRun, Reminder, Server
+from duplistatus.backups.models import BackupJob, BackupRun, Collection, Reminder, Server
 from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
-from . import board, forms, history, rule_views, run_details
+from . import board, collect_views, forms, history, rule_views, run_details
 
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
@@ -69,6 +69,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "sort_columns": SORT_COLUMNS,
         "nav": "dashboard",
     }
+    # "Collect all" and its live progress, for servers linked to Duplicati's REST API: read
+    # from the servers already loaded, and one indexed query only when there are some.
+    linked = any(row.server.duplicati_url for row in all_rows)
+    context["linked_servers"] = linked
+    context["collecting"] = (
+        linked and Collection.objects.filter(state__in=["queued", "running"]).exists()
+    )
     template = "web/_board.html" if request.headers.get("HX-Request") else "web/dashboard.html"
     response = render(request, template, context)
     response["Vary"] = "HX-Request"
@@ -92,7 +99,9 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
 
 
 @login_required
-def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
+def server_page(
+    request: HttpRequest, server_id: int, connection: dict[str, object] | None = None
+) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     rows = board.select(
         board.rows(BackupJob.objects.filter(server=server), clock.now()), board.Query()
@@ -112,6 +121,9 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
             "errors": {},
             **_form_context(),
             **rule_views.panel_context(server),
+            **(connection or collect_views.connection_context(server)),
+            **collect_views.status_context([server]),
+            "one": True,
         },
     )
 

@@ -36,6 +36,12 @@ NOT_PAGES = {
     "web:server-pause",
     "web:server-rules",
     "web:server-details",
+    "web:server-connection",
+    "web:server-collect",
+    "web:collect-all",
+    # Fragments htmx polls for a collection's live progress.
+    "web:server-collect-status",
+    "web:collect-all-status",
     "web:settings-bulk",
     "web:settings-channel-delete",
     "web:settings-channel-test",
