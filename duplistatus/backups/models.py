@@ -125,6 +125,8 @@ class Server(ScheduleSettings, NotificationRules):
     name = models.CharField(max_length=200)
     alias = models.CharField(max_length=200, blank=True, default="")
     note = models.TextField(blank=True, default="")
+    # The server's own Duplicati UI, linked as "Open Duplicati" (http or https only).
+    url = models.URLField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
 
