@@ -51,6 +51,7 @@ class Worker:
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
+        from duplistatus.maintenance import backup, retention
         from duplistatus.monitoring import monitor
         from duplistatus.notifications import outbox, summary
 
@@ -63,6 +64,8 @@ class Worker:
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
             done["purged"] = summary.purge_delivery_log(now)
+            done["retention"] = retention.purge_due(now).total
+            done["backups"] = int(backup.nightly_due(now) is not None)
             if connection.vendor == "sqlite":
                 # Keeps the query planner's statistics current (SQLite has no autovacuum
                 # analyze); cheap when nothing changed much.

@@ -1,0 +1,200 @@
+"""Retention: old runs, raw report bodies, delivery log and audit log go on a schedule the
+user chooses (Settings → Maintenance, with a per-server override for runs).
+
+Runs go when older than N days and/or beyond the last N of their job; the latest run of
+every job is never purged. The worker purges in small batches, each its own short
+transaction, so uploads keep their latency while a million rows go (bench/purge.py).
+`plan()` says what would go (the dry run of "Clean up now"); `purge()` does it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+
+from duplistatus import clock
+from duplistatus.accounts.models import AuditEntry
+from duplistatus.backups.models import BackupJob, BackupRun, MaintenanceSettings, RawReport, Server
+from duplistatus.ingest.store import writer_lock
+from duplistatus.notifications.models import Delivery
+
+from .delete import delete_runs
+from .summary import recompute
+
+BATCH = 500  # rows per transaction: a few ms each, so an upload waits little
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How long one server's runs are kept (None: for ever)."""
+
+    days: int | None
+    count: int | None
+
+
+def policy_of(server: Server, settings: MaintenanceSettings) -> Policy:
+    """A server's own setting wins, field by field, over the global one."""
+    return Policy(
+        days=server.keep_runs_days
+        if server.keep_runs_days is not None
+        else settings.keep_runs_days,
+        count=(
+            server.keep_runs_count
+            if server.keep_runs_count is not None
+            else settings.keep_runs_count
+        ),
+    )
+
+
+def _expired_runs(now: datetime, settings: MaintenanceSettings) -> Iterator[Q]:
+    """Conditions selecting the runs to purge, one per server and policy (and per job for a
+    count); each leaves out the latest run of its job."""
+    for server in Server.objects.all():
+        policy = policy_of(server, settings)
+        if policy.days:
+            yield Q(server_id=server.pk, begin_time__lt=now - timedelta(days=policy.days))
+        if policy.count:
+            jobs = BackupJob.objects.filter(server=server, run_count__gt=0).values_list(
+                "pk", flat=True
+            )
+            for job_id in jobs:
+                # The begin time of the Nth newest run: everything older goes.
+                nth = (
+                    BackupRun.objects.filter(job_id=job_id)
+                    .order_by("-begin_time", "-id")
+                    .values_list("begin_time", flat=True)[policy.count - 1 : policy.count]
+                )
+                oldest_kept = nth.first()
+                if oldest_kept is not None:
+                    yield Q(job_id=job_id, begin_time__lt=oldest_kept)
+
+
+def _never_the_latest(runs: Q) -> Q:
+    return runs & ~Q(pk=F("job__last_run_id"))
+
+
+@dataclass
+class Plan:
+    """What a clean-up removes (or, after `purge`, removed)."""
+
+    runs: int = 0
+    raw_reports: int = 0
+    deliveries: int = 0
+    audit_entries: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    @property
+    def total(self) -> int:
+        return self.runs + self.raw_reports + self.deliveries + self.audit_entries
+
+
+def _raw_expired(now: datetime, settings: MaintenanceSettings) -> Q | None:
+    if not settings.keep_raw_days:
+        return None
+    return Q(raw_report__isnull=False, received_at__lt=now - timedelta(days=settings.keep_raw_days))
+
+
+def _deliveries_expired(now: datetime, settings: MaintenanceSettings) -> Q | None:
+    if not settings.delivery_log_days:
+        return None
+    finished = [Delivery.Status.SENT, Delivery.Status.DEAD, Delivery.Status.BATCHED]
+    return Q(status__in=finished, created_at__lt=now - timedelta(days=settings.delivery_log_days))
+
+
+def _audit_expired(now: datetime, settings: MaintenanceSettings) -> Q | None:
+    if not settings.audit_retention_days:
+        return None
+    return Q(at__lt=now - timedelta(days=settings.audit_retention_days))
+
+
+def plan(now: datetime | None = None) -> Plan:
+    """What a clean-up would remove now: the dry run."""
+    now = now or clock.now()
+    settings = MaintenanceSettings.load()
+    result = Plan()
+    conditions = list(_expired_runs(now, settings))
+    if conditions:
+        runs = Q()
+        for condition in conditions:
+            runs |= condition
+        result.runs = BackupRun.objects.filter(_never_the_latest(runs)).count()
+    if (raw := _raw_expired(now, settings)) is not None:
+        # Bodies of runs that stay (those of purged runs go with them, counted there).
+        result.raw_reports = BackupRun.objects.filter(raw).count()
+    if (deliveries := _deliveries_expired(now, settings)) is not None:
+        result.deliveries = Delivery.objects.filter(deliveries).count()
+    if (audit := _audit_expired(now, settings)) is not None:
+        result.audit_entries = AuditEntry.objects.filter(audit).count()
+    return result
+
+
+def purge(now: datetime | None = None, *, budget_seconds: float | None = None) -> Plan:
+    """Remove what retention says goes, BATCH rows per transaction, until done or the time
+    budget is spent (the worker gives it one; the rest goes on its next pass)."""
+    now = now or clock.now()
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    settings = MaintenanceSettings.load()
+    done = Plan()
+    touched: set[int] = set()
+
+    def spent() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    for condition in _expired_runs(now, settings):
+        while not spent():
+            with writer_lock(), transaction.atomic():
+                ids = list(
+                    BackupRun.objects.filter(_never_the_latest(condition)).values_list(
+                        "pk", flat=True
+                    )[:BATCH]
+                )
+                if not ids:
+                    break
+                count, jobs = delete_runs(Q(pk__in=ids))
+            done.runs += count
+            touched |= jobs
+    if (raw := _raw_expired(now, settings)) is not None:
+        while not spent():
+            with writer_lock(), transaction.atomic():
+                rows = list(
+                    BackupRun.objects.filter(raw).values_list("pk", "raw_report_id")[:BATCH]
+                )
+                if not rows:
+                    break
+                BackupRun.objects.filter(pk__in=[pk for pk, _ in rows]).update(raw_report=None)
+                RawReport.objects.filter(pk__in=[raw_id for _, raw_id in rows]).delete()
+            done.raw_reports += len(rows)
+    for model, expired, counter in (
+        (Delivery, _deliveries_expired(now, settings), "deliveries"),
+        (AuditEntry, _audit_expired(now, settings), "audit_entries"),
+    ):
+        while expired is not None and not spent():
+            with writer_lock(), transaction.atomic():
+                ids = list(model.objects.filter(expired).values_list("pk", flat=True)[:BATCH])
+                if not ids:
+                    break
+                model.objects.filter(pk__in=ids).delete()
+            setattr(done, counter, getattr(done, counter) + len(ids))
+    recompute(touched)
+    if not spent():
+        MaintenanceSettings.objects.filter(pk=1).update(last_purge_at=now)
+    return done
+
+
+PURGE_PERIOD = timedelta(hours=1)
+WORKER_BUDGET_SECONDS = 5.0
+
+
+def purge_due(now: datetime) -> Plan:
+    """The worker's call, once a minute: a clean-up every hour, and until an unfinished one
+    is done, WORKER_BUDGET_SECONDS of it per pass."""
+    last = MaintenanceSettings.load().last_purge_at
+    if last is not None and now - last < PURGE_PERIOD:
+        return Plan()
+    return purge(now, budget_seconds=WORKER_BUDGET_SECONDS)

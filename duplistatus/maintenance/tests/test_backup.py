@@ -1,0 +1,168 @@
+"""Backup, restore, export and import: every table's rows come back as they were, on the
+same engine and on the other one."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import zstandard
+from django.db import connection
+
+from conftest import subprocess_database_url
+from duplistatus import clock
+from duplistatus.accounts.models import ApiToken, AuditEntry
+from duplistatus.backups.models import BackupJob, BackupRun, RawReport, Server
+from duplistatus.maintenance import backup
+from duplistatus.notifications.models import Channel
+from duplistatus.notifications.template_store import TemplateIn, create
+
+from .test_delete_merge import runs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def populate(client, django_user_model) -> None:
+    runs(client, days=3, statuses={1: "Error"})
+    runs(client, machine="m2", server="office", job="Mail", days=2)
+    client.post("/api/upload", data=b"not a report", content_type="text/plain")  # kept unparsed
+    django_user_model.objects.create_user("vera", password="a viewer's password")
+    ApiToken.create("dashboard", is_admin=False)
+    channel = Channel(kind="ntfy", name="Phone", created_at=clock.now(), updated_at=clock.now())
+    channel.set_config(
+        {"server_url": "http://127.0.0.1:9", "topic": "t", "access_token": "tk_secret"}
+    )
+    channel.save()
+    create(TemplateIn(kind="error", title="{backup_name}", body="{status}"))
+    Server.objects.filter(name="nas").update(url="http://nas:8200", keep_runs_days=30)
+
+
+def rows_of(path: Path) -> dict[str, dict[object, dict]]:
+    """An export's rows: {table: {pk: fields}}."""
+    with open(path, "rb") as f:
+        text = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(f), encoding="utf-8")
+        lines = [json.loads(line) for line in text]
+    tables: dict[str, dict[object, dict]] = {}
+    for row in lines[1:]:
+        tables.setdefault(row["model"], {})[row["pk"]] = row["fields"]
+    return tables
+
+
+def test_backup_and_restore_bring_back_every_row(client, django_user_model, tmp_path):
+    populate(client, django_user_model)
+    before = tmp_path / "before.jsonl.zst"
+    backup.export(before)
+    saved = tmp_path / "nightly"
+    kind = backup.backup(saved)
+    assert kind == ("sqlite" if connection.vendor == "sqlite" else "export")
+
+    refused = pytest.raises(backup.RestoreError, match="not empty")
+    with refused:
+        backup.restore(saved)
+    backup.restore(saved, force=True)
+
+    after = tmp_path / "after.jsonl.zst"
+    backup.export(after)
+    assert rows_of(after) == rows_of(before)
+    assert len(rows_of(before)["backups.backuprun"]) == 5
+    # Raw bodies (binary) and times to the microsecond survive.
+    run = BackupRun.objects.select_related("raw_report").first()
+    assert run.raw_report.body.startswith(b"{")
+    assert RawReport.objects.exclude(parse_error="").count() == 1
+    assert Channel.objects.get().full_config()["access_token"] == "tk_secret"
+    assert backup.unreadable_secrets() is None
+    # New rows get new ids after a restore (PostgreSQL's sequences were reset).
+    runs(client, days=1, job="New")
+    assert BackupJob.objects.get(name="New").pk > max(rows_of(before)["backups.backupjob"])
+
+
+def test_restore_says_what_is_wrong(tmp_path, db):
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"hello")
+    with pytest.raises(backup.RestoreError, match="not a duplistatus backup"):
+        backup.restore(junk)
+    with pytest.raises(backup.RestoreError, match="no such file"):
+        backup.restore(tmp_path / "missing")
+
+
+OTHER_ENGINE = os.environ.get(
+    "DUPLISTATUS_TEST_OTHER_DATABASE", "postgres://postgres@127.0.0.1:5432/ds_h_ops_move"
+)
+
+
+def _other_database_url(tmp_path: Path) -> str:
+    """The other engine: a fresh PostgreSQL database when the tests run on SQLite, and a
+    SQLite file when they run on PostgreSQL."""
+    if connection.vendor != "sqlite":
+        return f"sqlite:///{tmp_path / 'moved.sqlite3'}"
+    psycopg = pytest.importorskip("psycopg")
+    name = OTHER_ENGINE.rsplit("/", 1)[1]
+    try:
+        with psycopg.connect(OTHER_ENGINE.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            c.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no PostgreSQL to move to: {exc}")
+    return OTHER_ENGINE
+
+
+def cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DUPLISTATUS_DATA_DIR": str(tmp_path / "data"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "duplistatus", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_moving_to_the_other_engine_and_back(client, django_user_model, tmp_path, settings):
+    populate(client, django_user_model)
+    AuditEntry.objects.create(at=clock.now(), actor="cli", action="x", target="y", changes={})
+    exported = tmp_path / "all.jsonl.zst"
+    assert cli(tmp_path, subprocess_database_url(), "export", str(exported)).returncode == 0
+    # The other machine has the data dir's key file (else it says so, below).
+    (tmp_path / "data").mkdir(exist_ok=True)
+    key = Path(settings.DATA_DIR) / "encryption.keys"
+    (tmp_path / "data" / "encryption.keys").write_bytes(key.read_bytes())
+
+    other = _other_database_url(tmp_path)
+    moved = cli(tmp_path, other, "import", str(exported))
+    assert moved.returncode == 0, moved.stderr
+    back = tmp_path / "back.jsonl.zst"
+    assert cli(tmp_path, other, "export", str(back)).returncode == 0
+
+    before, after = rows_of(exported), rows_of(back)
+    before.pop("accounts.auditentry")  # the import and the export are audited there
+    audit_after = after.pop("accounts.auditentry")
+    assert after == before
+    assert {"servers": 2, "runs": 5} == {
+        "servers": len(after["backups.server"]),
+        "runs": len(after["backups.backuprun"]),
+    }
+    assert [e["action"] for e in audit_after.values()][-1] == "database.import"
+
+    again = cli(tmp_path, other, "import", str(exported))
+    assert again.returncode == 1 and "not empty" in again.stderr
+
+
+def test_a_restore_without_the_key_file_says_so(client, django_user_model, tmp_path):
+    populate(client, django_user_model)
+    exported = tmp_path / "all.jsonl.zst"
+    backup.export(exported)
+    other = _other_database_url(tmp_path)
+    result = cli(tmp_path, other, "restore", str(exported))
+    assert result.returncode == 3
+    assert "encryption.keys" in result.stderr and "tk_secret" not in result.stderr
