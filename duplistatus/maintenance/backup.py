@@ -148,8 +148,10 @@ def backup(path: Path) -> str:
     if connection.vendor == "sqlite":
         tmp = path.with_name(path.name + ".part")
         tmp.unlink(missing_ok=True)
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM INTO %s", [str(tmp)])
+        # Its own connection: VACUUM INTO reads one snapshot (WAL lets uploads go on) and
+        # must not run inside a transaction this process may have open.
+        with contextlib.closing(sqlite3.connect(connection.settings_dict["NAME"])) as source:
+            source.execute("VACUUM INTO ?", [str(tmp)])
         os.replace(tmp, path)
         return "sqlite"
     export(path)

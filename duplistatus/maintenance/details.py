@@ -1,5 +1,6 @@
-"""A server's details the reports do not carry: a display name (alias), a note, and the
-address of its Duplicati UI. Set on the server page and through the API, audited."""
+"""A server's details the reports do not carry: a display name (alias), a note, the
+address of its Duplicati UI, and its own retention. Set on the server page and through the
+API, audited."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from pydantic import BaseModel, Field, field_validator
 from duplistatus.accounts import audit
 from duplistatus.backups.models import Server
 
-DETAIL_FIELDS = ("alias", "note", "url")
+DETAIL_FIELDS = ("alias", "note", "url", "keep_runs_days", "keep_runs_count")
+_NUMBERS = ("keep_runs_days", "keep_runs_count")
 
 
 class ServerDetailsIn(BaseModel):
@@ -19,6 +21,12 @@ class ServerDetailsIn(BaseModel):
     note: str | None = Field(None, max_length=5000)
     url: str | None = Field(
         None, max_length=500, description='its Duplicati UI, e.g. "http://nas:8200"'
+    )
+    keep_runs_days: int | None = Field(
+        None, ge=1, le=100_000, description="retention override; null: the global setting"
+    )
+    keep_runs_count: int | None = Field(
+        None, ge=1, le=10_000_000, description="keep the last N runs of each job; null: global"
     )
 
     @field_validator("alias", "note")
@@ -46,7 +54,8 @@ def save_details(
     sent = [name for name in DETAIL_FIELDS if name in values.model_fields_set]
     before = {name: getattr(server, name) for name in sent}
     for name in sent:
-        setattr(server, name, getattr(values, name) or "")
+        value = getattr(values, name)
+        setattr(server, name, value if name in _NUMBERS else value or "")
     changes = audit.diff(before, {name: getattr(server, name) for name in sent})
     if changes:
         server.save(update_fields=list(changes))

@@ -25,7 +25,13 @@ DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a fe
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 # The schedule forms leave the pause to its own buttons (see pause()).
 FORM_FIELDS = {name for name in SETTING_FIELDS if name != "paused_until"}
-DETAIL_LABELS = {"alias": "Display name", "note": "Note", "url": "Duplicati address"}
+DETAIL_LABELS = {
+    "alias": "Display name",
+    "note": "Note",
+    "url": "Duplicati address",
+    "keep_runs_days": "Keep runs for (days)",
+    "keep_runs_count": "Keep the last N runs",
+}
 WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
 REMINDERS = [value for value, _ in Reminder.choices]
 SORT_COLUMNS = (
@@ -239,6 +245,8 @@ def server_details(request: HttpRequest, server_id: int) -> HttpResponse:
             alias=request.POST.get("alias", ""),
             note=request.POST.get("note", ""),
             url=request.POST.get("url", ""),
+            keep_runs_days=request.POST.get("keep_runs_days") or None,
+            keep_runs_count=request.POST.get("keep_runs_count") or None,
         )
     except ValidationError as exc:
         messages.error(request, f"Not saved: {forms.problems(exc, DETAIL_LABELS)}")
