@@ -87,7 +87,7 @@ def _chunks(ids: list[int]) -> Iterable[list[int]]:
 
 def _delete_raw_reports(ids: Iterable[int | None]) -> None:
     for chunk in _chunks([pk for pk in ids if pk is not None]):
-        RawReport.objects.filter(pk__in=chunk).delete()
+        RawReport.objects.filter(pk__in=chunk).only("pk").delete()
 
 
 def delete_runs(runs: Q) -> tuple[int, set[int]]:
@@ -97,19 +97,21 @@ def delete_runs(runs: Q) -> tuple[int, set[int]]:
     rows = list(selected.values_list("pk", "job_id", "raw_report_id"))
     run_ids = [pk for pk, _, _ in rows]
     job_ids = {job_id for _, job_id, _ in rows}
+    # `.only("pk")`: deleting reads the rows it deletes (to cascade), and a run's log and
+    # a report's body are large; the ids are all it needs.
     for chunk in _chunks(run_ids):
-        Delivery.objects.filter(event__run_id__in=chunk).delete()
-        Event.objects.filter(run_id__in=chunk).delete()
+        Delivery.objects.filter(event__run_id__in=chunk).only("pk").delete()
+        Event.objects.filter(run_id__in=chunk).only("pk").delete()
         BackupJob.objects.filter(last_run_id__in=chunk).update(last_run=None)
-        BackupRun.objects.filter(pk__in=chunk).delete()
+        BackupRun.objects.filter(pk__in=chunk).only("pk").delete()
     _delete_raw_reports(raw for _, _, raw in rows)
     return len(run_ids), job_ids
 
 
 def _delete_jobs(jobs: Q) -> None:
     selected = BackupJob.objects.filter(jobs)
-    Delivery.objects.filter(Q(job__in=selected) | Q(event__job__in=selected)).delete()
-    Event.objects.filter(job__in=selected).delete()
+    Delivery.objects.filter(Q(job__in=selected) | Q(event__job__in=selected)).only("pk").delete()
+    Event.objects.filter(job__in=selected).only("pk").delete()
     delete_runs(Q(job__in=list(selected.values_list("pk", flat=True))))
     selected.delete()
 

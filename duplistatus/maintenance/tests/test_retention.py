@@ -84,3 +84,25 @@ def test_purges_in_batches_and_stops_at_its_budget(client, monkeypatch):
     assert MaintenanceSettings.load().last_purge_at == now
     # The worker purges at most hourly once a purge finished.
     assert retention.purge_due(now + timedelta(minutes=5)).total == 0
+
+
+def test_the_worker_purges_hourly_and_backs_up_daily(client, settings, tmp_path):
+    from duplistatus.maintenance import backup
+    from duplistatus.worker import Worker
+
+    settings.DATA_DIR = tmp_path
+    runs(client, days=5)
+    MaintenanceSettings.objects.update_or_create(
+        pk=1, defaults={"keep_runs_count": 2, "backups_kept": 2}
+    )
+    worker = Worker()
+    clock.set(DAY + timedelta(days=10))
+
+    done = worker.run_once()
+    assert done["retention"] == 3 and kept("Photos") == [3, 4]
+    assert done["backups"] == 0  # the first a day after the service first looked
+
+    for day in (1, 2, 3):
+        clock.set(DAY + timedelta(days=10 + day, minutes=1))
+        assert worker.run_once()["backups"] == 1
+    assert len(backup.backup_files()) == 2  # the newest two kept
