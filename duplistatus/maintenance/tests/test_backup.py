@@ -90,8 +90,10 @@ def test_restore_says_what_is_wrong(tmp_path, db):
         backup.restore(tmp_path / "missing")
 
 
-OTHER_ENGINE = os.environ.get(
-    "DUPLISTATUS_TEST_OTHER_DATABASE", "postgres://postgres@127.0.0.1:5432/ds_h_ops_move"
+# The PostgreSQL database a SQLite test run moves to (dropped and created by the test).
+OTHER_ENGINE = os.environ.get("DUPLISTATUS_TEST_OTHER_DATABASE") or (
+    os.environ.get("CI_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/x").rsplit("/", 1)[0]
+    + "/duplistatus_move_test"
 )
 
 
@@ -166,3 +168,20 @@ def test_a_restore_without_the_key_file_says_so(client, django_user_model, tmp_p
     result = cli(tmp_path, other, "restore", str(exported))
     assert result.returncode == 3
     assert "encryption.keys" in result.stderr and "tk_secret" not in result.stderr
+
+
+def test_an_older_sqlite_backup_is_migrated_forward(client, django_user_model, tmp_path):
+    populate(client, django_user_model)
+    if connection.vendor != "sqlite":
+        pytest.skip("a SQLite backup is made on SQLite")
+    old = tmp_path / "old.sqlite3"
+    backup.backup(old)
+    # Make it a backup of the schema before retention existed.
+    rolled_back = cli(tmp_path, f"sqlite:///{old}", "manage", "migrate", "backups", "0004")
+    assert rolled_back.returncode == 0, rolled_back.stderr
+
+    backup.restore(old, force=True)
+
+    assert Server.objects.count() == 2 and BackupRun.objects.count() == 5
+    assert Server.objects.get(name="nas").keep_runs_days is None  # the column came later
+    assert Server.objects.get(name="nas").url == "http://nas:8200"
