@@ -2,7 +2,7 @@
 """Retention benchmark: how fast old runs are purged, and what a purge costs uploads.
 
     .venv/bin/python bench/purge.py                 full: purge 1,000,000 runs
-    .venv/bin/python bench/purge.py --small         CI: purge 20,000 runs (well under 30 s)
+    .venv/bin/python bench/purge.py --small         CI: purge 10,000 runs
     .venv/bin/python bench/purge.py --database-url postgres://postgres@127.0.0.1:5432/duplistatus_bench
 
 It starts `python -m duplistatus serve --no-worker` (fresh data dir, free port), fills the
@@ -33,7 +33,7 @@ from ingest import Measurement, Payloads, ServeProcess, _client, prefill
 
 SIZES = {
     "full": {"runs": 1_000_000, "baseline_uploads": 500},
-    "small": {"runs": 20_000, "baseline_uploads": 200},
+    "small": {"runs": 10_000, "baseline_uploads": 200},
 }
 
 
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--small", action="store_true", help="CI size: 20,000 runs")
+    parser.add_argument("--small", action="store_true", help="CI size: 10,000 runs")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
