@@ -98,10 +98,16 @@ def export(path: Path, *, using: str = "default") -> dict[str, int]:
         "migrations": sorted(recorder.applied_migrations()),
     }
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
+    with _private(tmp) as raw, zstandard.ZstdCompressor(level=3).stream_writer(raw) as out:
         text = io.TextIOWrapper(out, encoding="utf-8")
         text.write(json.dumps(header) + "\n")
-        with transaction.atomic(using=using):  # one consistent view of the database
+        fresh = not connections[using].in_atomic_block
+        with transaction.atomic(using=using):
+            if connections[using].vendor == "postgresql" and fresh:
+                # One snapshot for every table (READ COMMITTED takes one per statement),
+                # while uploads go on.
+                with connections[using].cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             for model in carried_models():
                 rows = model._default_manager.db_manager(using).order_by("pk").iterator(CHUNK)
                 counts[model._meta.label_lower] = _write_rows(text, rows)
@@ -109,6 +115,13 @@ def export(path: Path, *, using: str = "default") -> dict[str, int]:
         text.detach()
     os.replace(tmp, path)
     return counts
+
+
+def _private(path: Path) -> IO[bytes]:
+    """A new file only its owner may read: backups hold password hashes and the channels'
+    (encrypted) secrets."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
 
 def _write_rows(text: IO[str], rows: Iterator[models.Model]) -> int:
@@ -144,12 +157,13 @@ def _write_batch(text: IO[str], batch: list[models.Model]) -> int:
 
 def backup(path: Path) -> str:
     """A consistent copy of the database while uploads continue. Returns its kind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if connection.vendor == "sqlite":
         tmp = path.with_name(path.name + ".part")
         tmp.unlink(missing_ok=True)
         # Its own connection: VACUUM INTO reads one snapshot (WAL lets uploads go on) and
         # must not run inside a transaction this process may have open.
+        _private(tmp).close()  # VACUUM INTO writes into an empty file, keeping its mode
         with contextlib.closing(sqlite3.connect(connection.settings_dict["NAME"])) as source:
             source.execute("VACUUM INTO ?", [str(tmp)])
         os.replace(tmp, path)

@@ -185,3 +185,14 @@ def test_an_older_sqlite_backup_is_migrated_forward(client, django_user_model, t
     assert Server.objects.count() == 2 and BackupRun.objects.count() == 5
     assert Server.objects.get(name="nas").keep_runs_days is None  # the column came later
     assert Server.objects.get(name="nas").url == "http://nas:8200"
+
+
+def test_backups_are_private_files(client, django_user_model, tmp_path, settings):
+    settings.DATA_DIR = tmp_path
+    populate(client, django_user_model)
+    path = backup.backup_now()
+    assert path.parent == tmp_path / "backups"
+    assert path.stat().st_mode & 0o077 == 0  # password hashes and secrets inside
+    exported = tmp_path / "x.jsonl.zst"
+    backup.export(exported)
+    assert exported.stat().st_mode & 0o077 == 0
