@@ -8,7 +8,7 @@ simply creates it anew: ingest finds them by machine id and name."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 from django.db.models import Q
@@ -90,13 +90,33 @@ def _delete_raw_reports(ids: Iterable[int | None]) -> None:
         RawReport.objects.filter(pk__in=chunk).only("pk").delete()
 
 
-def delete_runs(runs: Q) -> tuple[int, set[int]]:
-    """Delete runs, their events, deliveries and raw bodies (no audit, no recompute: the
-    callers do that once for all). Returns how many went and the jobs they belonged to."""
+@dataclass
+class Removed:
+    """What `delete_runs` removed: how many runs, and per job the backup runs and uploaded
+    bytes that its summary counted (ingest counts backup runs only)."""
+
+    runs: int = 0
+    per_job: dict[int, list[int]] = field(default_factory=dict)  # job: [backups, bytes]
+
+    @property
+    def job_ids(self) -> set[int]:
+        return set(self.per_job)
+
+
+def delete_runs(runs: Q) -> Removed:
+    """Delete runs, their events, deliveries and raw bodies (no audit, no summary: callers
+    do that once for all)."""
     selected = BackupRun.objects.filter(runs)
-    rows = list(selected.values_list("pk", "job_id", "raw_report_id"))
-    run_ids = [pk for pk, _, _ in rows]
-    job_ids = {job_id for _, job_id, _ in rows}
+    rows = list(
+        selected.values_list("pk", "job_id", "raw_report_id", "operation", "bytes_uploaded")
+    )
+    removed = Removed(runs=len(rows))
+    for _, job_id, _, operation, uploaded in rows:
+        totals = removed.per_job.setdefault(job_id, [0, 0])
+        if operation == "Backup":
+            totals[0] += 1
+            totals[1] += uploaded
+    run_ids = [row[0] for row in rows]
     # `.only("pk")`: deleting reads the rows it deletes (to cascade), and a run's log and
     # a report's body are large; the ids are all it needs.
     for chunk in _chunks(run_ids):
@@ -104,8 +124,8 @@ def delete_runs(runs: Q) -> tuple[int, set[int]]:
         Event.objects.filter(run_id__in=chunk).only("pk").delete()
         BackupJob.objects.filter(last_run_id__in=chunk).update(last_run=None)
         BackupRun.objects.filter(pk__in=chunk).only("pk").delete()
-    _delete_raw_reports(raw for _, _, raw in rows)
-    return len(run_ids), job_ids
+    _delete_raw_reports(row[2] for row in rows)
+    return removed
 
 
 def _delete_jobs(jobs: Q) -> None:

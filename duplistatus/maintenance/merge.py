@@ -58,7 +58,7 @@ def _merge_job_rows(source: BackupJob, target: BackupJob) -> tuple[int, int]:
     runs = list(BackupRun.objects.filter(job=source).values_list("pk", "operation", "begin_time"))
     duplicates = [pk for pk, operation, begin in runs if (operation, begin) in target_begins]
     if duplicates:
-        delete_runs(Q(pk__in=duplicates))
+        delete_runs(Q(pk__in=duplicates))  # the source's counts go with the source
     moved = BackupRun.objects.filter(job=source).update(job=target, server=target.server_id)
     Event.objects.filter(job=source).update(job=target)
     Delivery.objects.filter(job=source).update(job=target)
