@@ -10,8 +10,9 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Schema
 from ninja.errors import HttpError
 
-from duplistatus.backups.models import BackupJob, BackupRun, Server
-from duplistatus.maintenance import delete, merge
+from duplistatus.accounts import audit
+from duplistatus.backups.models import BackupJob, BackupRun, MaintenanceSettings, Server
+from duplistatus.maintenance import delete, merge, retention
 
 from .v1 import router
 
@@ -93,3 +94,60 @@ def merge_job(request: HttpRequest, job_id: int, body: MergeIn) -> MergedOut:
         raise HttpError(400, str(exc)) from None
     target.refresh_from_db()
     return MergedOut(into=target.pk, name=target.name, **result.as_dict())
+
+
+class RetentionIO(Schema):
+    """Null: keep for ever (runs, bodies), or the default (delivery and audit logs)."""
+
+    keep_runs_days: int | None = Field(None, ge=1)
+    keep_runs_count: int | None = Field(None, ge=1, description="the last N runs of each job")
+    keep_raw_days: int | None = Field(None, ge=1, description="report bodies of parsed runs")
+    delivery_log_days: int | None = Field(None, ge=1)
+    audit_retention_days: int | None = Field(None, ge=1)
+    backups_kept: int = Field(7, ge=0, description="nightly backups kept; 0: none")
+
+
+RETENTION_FIELDS = list(RetentionIO.model_fields)
+
+
+def _retention_out(row: MaintenanceSettings) -> RetentionIO:
+    return RetentionIO(**{name: getattr(row, name) for name in RETENTION_FIELDS})
+
+
+@router.get("/maintenance/retention", response=RetentionIO, summary="Retention settings")
+def get_retention(request: HttpRequest) -> RetentionIO:
+    return _retention_out(MaintenanceSettings.load())
+
+
+@router.patch("/maintenance/retention", response=RetentionIO, summary="Change retention")
+def patch_retention(request: HttpRequest, body: RetentionIO) -> RetentionIO:
+    row = MaintenanceSettings.load()
+    before = {name: getattr(row, name) for name in RETENTION_FIELDS}
+    for name in body.model_fields_set:
+        setattr(row, name, getattr(body, name))
+    after = {name: getattr(row, name) for name in RETENTION_FIELDS}
+    if changes := audit.diff(before, after):
+        row.save(update_fields=list(changes))
+        audit.record(request, "maintenance.settings", "retention", changes)
+    return _retention_out(row)
+
+
+class CleanupOut(Schema):
+    dry_run: bool
+    runs: int
+    raw_reports: int
+    deliveries: int
+    audit_entries: int
+
+
+@router.post(
+    "/maintenance/cleanup",
+    response=CleanupOut,
+    summary="Apply retention now; ?dry_run=true only says what would go",
+)
+def cleanup(request: HttpRequest, dry_run: bool = False) -> CleanupOut:
+    if dry_run:
+        return CleanupOut(dry_run=True, **retention.plan().as_dict())
+    done = retention.purge()
+    audit.record(request, "maintenance.cleanup", "retention", done.as_dict())
+    return CleanupOut(dry_run=False, **done.as_dict())

@@ -106,3 +106,28 @@ def test_the_worker_purges_hourly_and_backs_up_daily(client, settings, tmp_path)
         clock.set(DAY + timedelta(days=10 + day, minutes=1))
         assert worker.run_once()["backups"] == 1
     assert len(backup.backup_files()) == 2  # the newest two kept
+
+
+def test_retention_through_the_api(client, auth_client):
+    runs(client, days=4)
+    clock.set(DAY + timedelta(days=10))
+    changed = auth_client.patch(
+        "/api/v1/maintenance/retention", {"keep_runs_count": 1}, content_type="application/json"
+    )
+    assert changed.status_code == 200 and changed.json()["keep_runs_count"] == 1
+    assert changed.json()["backups_kept"] == 7  # what was not sent stays
+    bad = auth_client.patch(
+        "/api/v1/maintenance/retention", {"keep_runs_days": 0}, content_type="application/json"
+    )
+    assert bad.status_code == 422
+
+    dry = auth_client.post("/api/v1/maintenance/cleanup?dry_run=true").json()
+    assert dry["dry_run"] and dry["runs"] == 3 and BackupRun.objects.count() == 4
+    assert auth_client.post("/api/v1/maintenance/cleanup").json()["runs"] == 3
+    assert kept("Photos") == [3]
+    from duplistatus.accounts.models import AuditEntry
+
+    assert [e.action for e in AuditEntry.objects.order_by("id")] == [
+        "maintenance.settings",
+        "maintenance.cleanup",
+    ]
