@@ -29,7 +29,7 @@ BATCH = 200  # rows per transaction: a few ms each, so an upload waits little
 # On SQLite (one writer at a time) the purge rests as long as each batch took, so waiting
 # uploads get the database between batches instead of losing the race for its lock.
 SQLITE_REST = 1.0
-JOINED_JOBS = 100  # per-job conditions in one query (SQLite limits an expression's depth)
+JOINED_JOBS = 100  # jobs whose counts are brought up to date in one transaction
 
 
 @dataclass(frozen=True)
@@ -55,31 +55,53 @@ def policy_of(server: Server, settings: MaintenanceSettings) -> Policy:
 
 
 def _expired_runs(now: datetime, settings: MaintenanceSettings) -> Iterator[Q]:
-    """Conditions selecting the runs to purge (each run picked by one of them; the latest
-    run of its job is left out later). A "last N runs" policy needs one condition per job;
-    those are joined JOINED_JOBS at a time, so that a batch spans jobs."""
-    per_job: list[Q] = []
+    """Disjoint conditions selecting the runs to purge: one per server for an age alone,
+    else one per job (each a range of an index); the latest run of a job is left out
+    later."""
     for server in Server.objects.all():
         policy = policy_of(server, settings)
-        if policy.days:
-            yield Q(server_id=server.pk, begin_time__lt=now - timedelta(days=policy.days))
-        if policy.count:
-            jobs = BackupJob.objects.filter(server=server, run_count__gt=policy.count)
-            for job_id in jobs.values_list("pk", flat=True):
-                # The begin time of the Nth newest run: everything older goes.
-                oldest_kept = (
-                    BackupRun.objects.filter(job_id=job_id)
-                    .order_by("-begin_time", "-id")
-                    .values_list("begin_time", flat=True)[policy.count - 1 : policy.count]
-                    .first()
-                )
-                if oldest_kept is not None:
-                    per_job.append(Q(job_id=job_id, begin_time__lt=oldest_kept))
-    for start in range(0, len(per_job), JOINED_JOBS):
-        joined = Q()
-        for condition in per_job[start : start + JOINED_JOBS]:
-            joined |= condition
-        yield joined
+        cutoff = now - timedelta(days=policy.days) if policy.days else None
+        if not policy.count:
+            if cutoff is not None:
+                yield Q(server_id=server.pk, begin_time__lt=cutoff)
+            continue
+        jobs = BackupJob.objects.filter(server=server)
+        if cutoff is None:
+            jobs = jobs.filter(run_count__gt=policy.count)
+        for job_id in jobs.values_list("pk", flat=True):
+            # The begin time of the Nth newest run: everything older goes.
+            oldest_kept = (
+                BackupRun.objects.filter(job_id=job_id)
+                .order_by("-begin_time", "-id")
+                .values_list("begin_time", flat=True)[policy.count - 1 : policy.count]
+                .first()
+            )
+            limits = [t for t in (cutoff, oldest_kept) if t is not None]
+            if limits:
+                yield Q(job_id=job_id, begin_time__lt=max(limits))
+
+
+def _expired_batches(now: datetime, settings: MaintenanceSettings) -> Iterator[list[int]]:
+    """Ids of runs to purge, BATCH at a time; a batch may span jobs, so a job with a few
+    runs to go does not cost a transaction of its own."""
+    batch: list[int] = []
+    for condition in _expired_runs(now, settings):
+        after = 0
+        while True:
+            ids = list(
+                BackupRun.objects.filter(_never_the_latest(condition), pk__gt=after)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:BATCH]
+            )
+            if not ids:
+                break
+            after = ids[-1]
+            batch.extend(ids)
+            while len(batch) >= BATCH:
+                yield batch[:BATCH]
+                batch = batch[BATCH:]
+    if batch:
+        yield batch
 
 
 def _never_the_latest(runs: Q) -> Q:
@@ -127,12 +149,10 @@ def plan(now: datetime | None = None) -> Plan:
     now = now or clock.now()
     settings = MaintenanceSettings.load()
     result = Plan()
-    conditions = list(_expired_runs(now, settings))
-    if conditions:
-        runs = Q()
-        for condition in conditions:
-            runs |= condition
-        result.runs = BackupRun.objects.filter(_never_the_latest(runs)).count()
+    result.runs = sum(
+        BackupRun.objects.filter(_never_the_latest(condition)).count()
+        for condition in _expired_runs(now, settings)
+    )
     if (raw := _raw_expired(now, settings)) is not None:
         # Bodies of runs that stay (those of purged runs go with them, counted there).
         result.raw_reports = BackupRun.objects.filter(raw).count()
@@ -164,24 +184,24 @@ def purge(now: datetime | None = None, *, budget_seconds: float | None = None) -
         if rest:
             time.sleep((time.monotonic() - started) * rest)
 
-    for condition in _expired_runs(now, settings):
-        pending: dict[int, list[int]] = {}  # job: [backup runs, bytes] gone
-        while not spent():
-            with batch():
-                ids = list(
-                    BackupRun.objects.filter(_never_the_latest(condition)).values_list(
-                        "pk", flat=True
-                    )[:BATCH]
-                )
-                if not ids:
-                    break
-                removed = delete_runs(Q(pk__in=ids))
-            done.runs += removed.runs
-            for job_id, (backups, uploaded) in removed.per_job.items():
-                totals = pending.setdefault(job_id, [0, 0])
-                totals[0] += backups
-                totals[1] += uploaded
-        _subtract(pending)
+    pending: dict[int, list[int]] = {}  # job: [backup runs, bytes] gone
+    batches = _expired_batches(now, settings)
+    while not spent():
+        ids = next(batches, None)
+        if ids is None:
+            break
+        with batch():
+            # Checked again where it counts: the latest run is never purged.
+            removed = delete_runs(_never_the_latest(Q(pk__in=ids)))
+        done.runs += removed.runs
+        for job_id, (backups, uploaded) in removed.per_job.items():
+            totals = pending.setdefault(job_id, [0, 0])
+            totals[0] += backups
+            totals[1] += uploaded
+        if len(pending) >= JOINED_JOBS:
+            _subtract(pending)
+            pending = {}
+    _subtract(pending)
     if (raw := _raw_expired(now, settings)) is not None:
         while not spent():
             with batch():
@@ -211,8 +231,8 @@ def purge(now: datetime | None = None, *, budget_seconds: float | None = None) -
 
 def _subtract(pending: dict[int, list[int]]) -> None:
     """The jobs' run counts and upload totals, less what was purged (the latest run stays,
-    so nothing else in a job's summary changes). Once per group of jobs rather than per
-    batch: one UPDATE per job is most of what a batch would otherwise cost."""
+    so nothing else in a job's summary changes). Once per hundred jobs rather than per
+    batch: one UPDATE per job was most of what a batch cost."""
     if not pending:
         return
     with writer_lock(), transaction.atomic():

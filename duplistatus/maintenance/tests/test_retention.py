@@ -131,3 +131,13 @@ def test_retention_through_the_api(client, auth_client):
         "maintenance.settings",
         "maintenance.cleanup",
     ]
+
+
+def test_days_and_count_together_count_each_run_once(client):
+    runs(client, days=10)
+    settings(keep_runs_days=5, keep_runs_count=3)
+    now = DAY + timedelta(days=9, hours=12)
+    # Older than 5 days: days 0–4; beyond the last 3: days 0–6. Either way: days 0–6.
+    assert retention.plan(now).runs == 7
+    assert retention.purge(now).runs == 7
+    assert kept("Photos") == [7, 8, 9]
