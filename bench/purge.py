@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="CI size: 10,000 runs")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--runs", type=int, default=None, help="purge this many runs instead")
     args = parser.parse_args(argv)
-    size = SIZES["small" if args.small else "full"]
+    size = dict(SIZES["small" if args.small else "full"])
+    if args.runs:
+        size["runs"] = args.runs
 
     pg = None
     if args.database_url and args.database_url.startswith(("postgres://", "postgresql://")):
