@@ -22,6 +22,7 @@ from duplistatus.notifications.models import Delivery
 from .summary import recompute
 
 CHUNK = 500  # ids per IN (...): well under SQLite's variable limit
+BATCH_DELETE = 500  # runs per transaction when a whole job or server goes
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,21 @@ def _delete_jobs(jobs: Q) -> None:
     selected.delete()
 
 
+def _runs_in_batches(runs: Q) -> None:
+    """Most of a big job's runs go first, BATCH_DELETE per transaction, so that on SQLite
+    uploads get the database between batches instead of waiting out one long delete."""
+    while True:
+        with writer_lock(), transaction.atomic():
+            ids = list(
+                BackupRun.objects.filter(runs)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:BATCH_DELETE]
+            )
+            if len(ids) < BATCH_DELETE:
+                return  # the rest goes in the final transaction, with the job
+            delete_runs(Q(pk__in=ids))
+
+
 def delete_run(run: BackupRun, request: HttpRequest | None = None) -> Impact:
     with writer_lock(), transaction.atomic():
         impact = impact_of_run(run)
@@ -151,16 +167,18 @@ def delete_run(run: BackupRun, request: HttpRequest | None = None) -> Impact:
 
 
 def delete_job(job: BackupJob, request: HttpRequest | None = None) -> Impact:
+    impact = impact_of_job(job)
+    _runs_in_batches(Q(job_id=job.pk))
     with writer_lock(), transaction.atomic():
-        impact = impact_of_job(job)
         _delete_jobs(Q(pk=job.pk))
         audit.record(request, "job.delete", f"job {job.pk} ({job.name})", impact.as_dict())
     return impact
 
 
 def delete_server(server: Server, request: HttpRequest | None = None) -> Impact:
+    impact = impact_of_server(server)
+    _runs_in_batches(Q(server_id=server.pk))
     with writer_lock(), transaction.atomic():
-        impact = impact_of_server(server)
         _delete_jobs(Q(server=server))
         BackupRun.objects.filter(server=server).delete()  # none left; guards a stray one
         Server.objects.filter(pk=server.pk).delete()

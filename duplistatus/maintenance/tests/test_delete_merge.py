@@ -225,3 +225,16 @@ def test_server_details_through_the_api(client, auth_client):
     )
     server.refresh_from_db()
     assert server.grace_minutes == 30 and server.alias == "Basement NAS"
+
+
+def test_a_big_job_goes_in_batches(client, auth_client, monkeypatch):
+    from duplistatus.maintenance import delete
+
+    monkeypatch.setattr(delete, "BATCH_DELETE", 2)
+    runs(client, days=5)
+    runs(client, job="Mail", days=1)
+    job = BackupJob.objects.get(name="Photos")
+    response = auth_client.delete(f"/api/v1/jobs/{job.pk}")
+    assert response.json()["deleted"] == {"jobs": 1, "runs": 5, "events": 5}
+    assert list(BackupRun.objects.values_list("job__name", flat=True)) == ["Mail"]
+    assert RawReport.objects.count() == 1
