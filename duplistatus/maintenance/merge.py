@@ -9,6 +9,7 @@ Summaries are recomputed and the schedule is learned again from the merged histo
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -150,9 +151,13 @@ class Duplicate:
 
 
 def likely_duplicates() -> list[Duplicate]:
-    """Servers with the same name, or reporting from the same address, under different ids."""
+    """Servers with the same name, or the only two reporting from one address, under
+    different ids."""
     servers = list(Server.objects.order_by("last_seen_at", "id"))
     addresses = _last_addresses()
+    # An address many servers share is a proxy or a NAT, not one machine.
+    shared = Counter(addresses.values())
+    addresses = {pk: addr for pk, addr in addresses.items() if addr and shared[addr] == 2}
     found: list[Duplicate] = []
     for i, older in enumerate(servers):
         for newer in servers[i + 1 :]:

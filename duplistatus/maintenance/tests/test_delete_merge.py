@@ -238,3 +238,14 @@ def test_a_big_job_goes_in_batches(client, auth_client, monkeypatch):
     assert response.json()["deleted"] == {"jobs": 1, "runs": 5, "events": 5}
     assert list(BackupRun.objects.values_list("job__name", flat=True)) == ["Mail"]
     assert RawReport.objects.count() == 1
+
+
+def test_likely_duplicates(client):
+    from duplistatus.maintenance.merge import likely_duplicates
+
+    runs(client, machine="old", server="nas", days=1)
+    runs(client, machine="new", server="NAS", days=1, start=DAY + timedelta(days=3))
+    runs(client, machine="other", server="office", days=1)
+    found = [(d.older.key, d.newer.key, d.reason) for d in likely_duplicates()]
+    # All three report from 127.0.0.1 (the test client): a shared address is no hint.
+    assert found == [("old", "new", "same name")]
