@@ -97,22 +97,30 @@ OTHER_ENGINE = os.environ.get("DUPLISTATUS_TEST_OTHER_DATABASE") or (
 )
 
 
-def _other_database_url(tmp_path: Path) -> str:
-    """The other engine: a fresh PostgreSQL database when the tests run on SQLite, and a
-    SQLite file when they run on PostgreSQL."""
+@pytest.fixture
+def other_database(tmp_path: Path):
+    """The other engine: a fresh PostgreSQL database when the tests run on SQLite (dropped
+    afterwards), and a SQLite file when they run on PostgreSQL."""
     if connection.vendor != "sqlite":
-        return f"sqlite:///{tmp_path / 'moved.sqlite3'}"
+        yield f"sqlite:///{tmp_path / 'moved.sqlite3'}"
+        return
     psycopg = pytest.importorskip("psycopg")
-    name = OTHER_ENGINE.rsplit("/", 1)[1]
+    server, name = OTHER_ENGINE.rsplit("/", 1)
+
+    def drop_and(create: bool) -> None:
+        with psycopg.connect(server + "/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
+                admin.execute(f'CREATE DATABASE "{name}"')
+
     try:
-        with psycopg.connect(OTHER_ENGINE.rsplit("/", 1)[0] + "/postgres", autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{name}"')
+        drop_and(create=True)
     except psycopg.OperationalError as exc:
         if os.environ.get("CI"):
             raise
         pytest.skip(f"no PostgreSQL to move to: {exc}")
-    return OTHER_ENGINE
+    yield OTHER_ENGINE
+    drop_and(create=False)
 
 
 def cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -130,7 +138,9 @@ def cli(tmp_path: Path, database_url: str, *args: str) -> subprocess.CompletedPr
     )
 
 
-def test_moving_to_the_other_engine_and_back(client, django_user_model, tmp_path, settings):
+def test_moving_to_the_other_engine_and_back(
+    client, django_user_model, tmp_path, settings, other_database
+):
     populate(client, django_user_model)
     AuditEntry.objects.create(at=clock.now(), actor="cli", action="x", target="y", changes={})
     exported = tmp_path / "all.jsonl.zst"
@@ -140,7 +150,7 @@ def test_moving_to_the_other_engine_and_back(client, django_user_model, tmp_path
     key = Path(settings.DATA_DIR) / "encryption.keys"
     (tmp_path / "data" / "encryption.keys").write_bytes(key.read_bytes())
 
-    other = _other_database_url(tmp_path)
+    other = other_database
     moved = cli(tmp_path, other, "import", str(exported))
     assert moved.returncode == 0, moved.stderr
     back = tmp_path / "back.jsonl.zst"
@@ -160,12 +170,13 @@ def test_moving_to_the_other_engine_and_back(client, django_user_model, tmp_path
     assert again.returncode == 1 and "not empty" in again.stderr
 
 
-def test_a_restore_without_the_key_file_says_so(client, django_user_model, tmp_path):
+def test_a_restore_without_the_key_file_says_so(
+    client, django_user_model, tmp_path, other_database
+):
     populate(client, django_user_model)
     exported = tmp_path / "all.jsonl.zst"
     backup.export(exported)
-    other = _other_database_url(tmp_path)
-    result = cli(tmp_path, other, "restore", str(exported))
+    result = cli(tmp_path, other_database, "restore", str(exported))
     assert result.returncode == 3
     assert "encryption.keys" in result.stderr and "tk_secret" not in result.stderr
 
