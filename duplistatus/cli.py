@@ -7,6 +7,10 @@ duplistatus resetpassword USER         set a user's password (asks, or prints a 
 duplistatus setup                      migrations, web assets, first admin (serve runs it)
 duplistatus migrate                    apply database migrations
 duplistatus manage ARGS...             any Django management command
+duplistatus backup FILE                a consistent copy of the database (while it runs)
+duplistatus restore FILE [--force]     a backup or export into an empty database
+duplistatus export FILE / import FILE  everything, portable between SQLite and PostgreSQL
+duplistatus cleanup [--dry-run]        apply the retention settings now
 """
 
 from __future__ import annotations
@@ -309,6 +313,96 @@ def cmd_manage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    _setup_django()
+    from pathlib import Path
+
+    from duplistatus.accounts import audit
+    from duplistatus.maintenance import backup
+
+    path = Path(args.file)
+    kind = backup.backup(path)
+    audit.record(None, "database.backup", str(path), {"kind": kind})
+    print(f"Backed up the database to {path} ({kind}, {path.stat().st_size:,} bytes).")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    _setup_django()
+    from pathlib import Path
+
+    from duplistatus.accounts import audit
+    from duplistatus.maintenance import backup
+
+    path = Path(args.file)
+    counts = backup.export(path)
+    audit.record(None, "database.export", str(path), {"rows": sum(counts.values())})
+    print(f"Exported {sum(counts.values()):,} rows of {len(counts)} tables to {path}.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """`restore` and `import` are one command: either file kind, into an empty database."""
+    _setup_django()
+    from pathlib import Path
+
+    from duplistatus.accounts import audit
+    from duplistatus.maintenance import backup
+
+    path = Path(args.file)
+    try:
+        counts = backup.restore(path, force=args.force)
+    except backup.RestoreError as exc:
+        print(f"Not restored: {exc}", file=sys.stderr)
+        return 1
+    audit.record(None, f"database.{args.command}", str(path), {"rows": sum(counts.values())})
+    print(f"Restored {sum(counts.values()):,} rows of {len(counts)} tables from {path}.")
+    if problem := backup.unreadable_secrets():
+        print(f"Warning: {problem}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    _setup_django()
+    import json
+
+    from duplistatus.accounts import audit
+    from duplistatus.maintenance import retention
+
+    if args.dry_run:
+        print(json.dumps({"would_remove": retention.plan().as_dict()}))
+        return 0
+    done = retention.purge()
+    audit.record(None, "maintenance.cleanup", "retention", done.as_dict())
+    print(json.dumps({"removed": done.as_dict()}))
+    return 0
+
+
+def add_maintenance_commands(sub: argparse._SubParsersAction) -> None:
+    backup = sub.add_parser("backup", help="copy the database consistently, while it runs")
+    backup.add_argument("file")
+    backup.set_defaults(func=cmd_backup)
+    export = sub.add_parser(
+        "export", help="write everything to a file that SQLite or PostgreSQL can import"
+    )
+    export.add_argument("file")
+    export.set_defaults(func=cmd_export)
+    for name, text in (
+        ("restore", "restore a backup (or an export) into an empty database"),
+        ("import", "import an export (or a backup) into an empty database"),
+    ):
+        restore = sub.add_parser(name, help=text)
+        restore.add_argument("file")
+        restore.add_argument(
+            "--force", action="store_true", help="replace whatever the database holds"
+        )
+        restore.set_defaults(func=cmd_restore)
+    cleanup = sub.add_parser("cleanup", help="apply the retention settings now")
+    cleanup.add_argument("--dry-run", action="store_true", help="only say what would go")
+    cleanup.set_defaults(func=cmd_cleanup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="duplistatus",
@@ -396,6 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("rest", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)
+    add_maintenance_commands(sub)
     return parser
 
 

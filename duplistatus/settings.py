@@ -211,12 +211,35 @@ UNPARSED_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_UNPARSED_RETENTION_DAY
 # as in the original, because dashboards such as Homepage call them without one.
 PUBLIC_READ_API = os.environ.get("DUPLISTATUS_PUBLIC_READ_API", "1") != "0"
 
+# The application log: the console, and a rotating file in the data dir (Settings → Log).
+# Secrets are redacted before any handler sees a line (duplistatus.applog).
+LOG_MAX_BYTES = int(os.environ.get("DUPLISTATUS_LOG_MAX_BYTES", 5 * 1024 * 1024))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "duplistatus.applog.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("DUPLISTATUS_LOG_LEVEL", "INFO")},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+        "file": {
+            "class": "logging.handlers.RotatingFileHandler",
+            "filename": str(DATA_DIR / "duplistatus.log"),
+            "maxBytes": LOG_MAX_BYTES,
+            "backupCount": 3,
+            "encoding": "utf-8",
+            "delay": True,
+            "formatter": "plain",
+            "filters": ["redact"],
+        },
+    },
+    "root": {
+        "handlers": ["console", "file"],
+        "level": os.environ.get("DUPLISTATUS_LOG_LEVEL", "INFO"),
+    },
     # httpx logs every request at INFO: a collection from Duplicati reads hundreds of pages.
     "loggers": {"django.request": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
 }

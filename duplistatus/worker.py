@@ -62,6 +62,7 @@ class Worker:
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
         from duplistatus.ingest import store
+        from duplistatus.maintenance import backup, retention
         from duplistatus.monitoring import monitor
         from duplistatus.notifications import outbox, summary
 
@@ -76,6 +77,8 @@ class Worker:
             done["summaries"] = summary.send_due_summaries(now)
             done["purged"] = summary.purge_delivery_log(now)
             done["purged_unparsed"] = store.purge_unparsed(now)
+            done["retention"] = retention.purge_due(now).total
+            done["backups"] = int(backup.nightly_due(now) is not None)
             if connection.vendor == "sqlite":
                 # Keeps the query planner's statistics current (SQLite has no autovacuum
                 # analyze); cheap when nothing changed much.

@@ -1,8 +1,9 @@
 """The audit log: every settings change, with who made it, what changed, when and from where.
 
 `record(request, action, target, changes)` is the one way to write an entry; pages, the API
-and the command line (request=None) all call it. Entries older than the retention
-(`DUPLISTATUS_AUDIT_RETENTION_DAYS`, default 365) are deleted as new ones are written.
+and the command line (request=None) all call it. Entries older than the retention (Settings
+→ Maintenance, or `DUPLISTATUS_AUDIT_RETENTION_DAYS`, default 365) are deleted as new ones
+are written.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def record(
 
 
 def retention() -> timedelta:
-    return timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    """Settings → Maintenance, else DUPLISTATUS_AUDIT_RETENTION_DAYS."""
+    from duplistatus.backups.models import MaintenanceSettings
+
+    days = MaintenanceSettings.objects.filter(pk=1).values_list("audit_retention_days", flat=True)
+    return timedelta(days=days.first() or settings.AUDIT_RETENTION_DAYS)
 
 
 def _who(request: HttpRequest | None) -> tuple[str, Any, str]:

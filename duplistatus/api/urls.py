@@ -2,7 +2,7 @@ from django.http import HttpRequest, JsonResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from . import collect, compat, errors, notify, rules, templates, v1
+from . import collect, compat, errors, maintenance, notify, rules, templates, v1  # noqa: F401 (maintenance: see there)
 from .auth import TokenAuth
 
 api = NinjaAPI(

@@ -13,6 +13,7 @@ from ninja.errors import HttpError
 
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event, MonitoringDefaults, Server
+from duplistatus.maintenance.details import DETAIL_FIELDS, ServerDetailsIn, save_details
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
 from duplistatus.monitoring.settings import (
@@ -78,10 +79,16 @@ class ServerOut(Schema):
     machine_id: str
     name: str
     alias: str
+    note: str
+    url: str = Field(description='its Duplicati UI ("Open Duplicati")')
     created_at: datetime
     last_seen_at: datetime
     job_count: int
     settings: dict[str, Any]
+
+
+class ServerPatchIn(ScheduleSettingsIn, ServerDetailsIn):
+    """Send only what you change: details, schedule defaults (null inherits), or both."""
 
 
 def _own_settings(row: Any) -> dict[str, Any]:
@@ -144,6 +151,8 @@ def _server_out(server: Server, job_count: int) -> ServerOut:
         machine_id=server.key,
         name=server.name,
         alias=server.alias,
+        note=server.note,
+        url=server.url,
         created_at=server.created_at,
         last_seen_at=server.last_seen_at,
         job_count=job_count,
@@ -160,11 +169,22 @@ def list_servers(request: HttpRequest) -> list[ServerOut]:
 @router.patch(
     "/servers/{server_id}",
     response=ServerOut,
-    summary="Set a server's schedule defaults (its jobs inherit them)",
+    summary="Set a server's details (alias, note, Duplicati address) and schedule defaults",
 )
-def patch_server(request: HttpRequest, server_id: int, body: ScheduleSettingsIn) -> ServerOut:
+def patch_server(request: HttpRequest, server_id: int, body: ServerPatchIn) -> ServerOut:
     server = get_object_or_404(Server, pk=server_id)
-    apply_settings(server, body)
+    sent = body.model_fields_set
+    save_details(
+        server, ServerDetailsIn(**body.model_dump(include=sent & set(DETAIL_FIELDS))), request
+    )
+    schedule_fields = sent - set(DETAIL_FIELDS)
+    if schedule_fields:
+        apply_settings(
+            server,
+            ScheduleSettingsIn.model_construct(
+                schedule_fields, **body.model_dump(include=schedule_fields)
+            ),
+        )
     return _server_out(server, server.jobs.count())
 
 

@@ -124,6 +124,26 @@ class CollectEvery(models.TextChoices):
     DAILY = "daily", "daily"
 
 
+class MaintenanceSettings(models.Model):
+    """Retention and backups (one row, Settings → Maintenance). Null means "keep for ever"."""
+
+    keep_runs_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_runs_count = models.PositiveIntegerField(null=True, blank=True)  # per job
+    # Raw bodies of parsed reports may go sooner than their runs (unparsed ones: ingest).
+    keep_raw_days = models.PositiveIntegerField(null=True, blank=True)
+    # Null: DUPLISTATUS_AUDIT_RETENTION_DAYS.
+    audit_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # Null: each channel's own delivery log retention.
+    delivery_log_days = models.PositiveIntegerField(null=True, blank=True)
+    backups_kept = models.PositiveIntegerField(default=7)  # nightly backups; 0 = none
+    last_purge_at = models.DateTimeField(null=True, blank=True)
+    last_backup_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def load(cls) -> MaintenanceSettings:
+        return cls.objects.get_or_create(pk=1)[0]
+
+
 class Server(ScheduleSettings, NotificationRules):
     # Duplicati's machine-id, or "name:<name>" / "addr:<ip>" for versions that send none
     # (see ingest.parse.resolve_identity for the order).
@@ -131,6 +151,11 @@ class Server(ScheduleSettings, NotificationRules):
     name = models.CharField(max_length=200)
     alias = models.CharField(max_length=200, blank=True, default="")
     note = models.TextField(blank=True, default="")
+    # The server's own Duplicati UI, linked as "Open Duplicati" (http or https only).
+    url = models.URLField(max_length=500, blank=True, default="")
+    # Retention override (null: the global setting, MaintenanceSettings).
+    keep_runs_days = models.PositiveIntegerField(null=True, blank=True)
+    keep_runs_count = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
 

@@ -339,3 +339,9 @@ def _job_changes(job: BackupJob, run: BackupRun, now: datetime) -> dict[str, obj
             setattr(job, name, value)
         changes.update(monitor.after_backup_run(job, run, now))
     return changes
+
+
+def writer_lock() -> contextlib.AbstractContextManager[object]:
+    """Held by anything else that writes many rows (maintenance), so that on SQLite it queues
+    with this process's uploads instead of starving them in SQLite's busy handler."""
+    return _sqlite_writer if connection.vendor == "sqlite" else contextlib.nullcontext()

@@ -1,7 +1,15 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import collect_views, notification_views, rule_views, settings_views, template_views, views
+from . import (
+    collect_views,
+    maintenance_views,
+    notification_views,
+    rule_views,
+    settings_views,
+    template_views,
+    views,
+)
 
 app_name = "web"
 urlpatterns = [
@@ -34,6 +42,33 @@ urlpatterns = [
     path(
         "servers/<int:pk>/rules", rule_views.target_rules, {"kind": "server"}, name="server-rules"
     ),
+    path(
+        "runs/<int:pk>/delete", maintenance_views.delete_confirm, {"kind": "run"}, name="run-delete"
+    ),
+    path(
+        "jobs/<int:pk>/delete", maintenance_views.delete_confirm, {"kind": "job"}, name="job-delete"
+    ),
+    path(
+        "servers/<int:pk>/delete",
+        maintenance_views.delete_confirm,
+        {"kind": "server"},
+        name="server-delete",
+    ),
+    path("jobs/<int:pk>/merge", maintenance_views.merge_page, {"kind": "job"}, name="job-merge"),
+    path(
+        "servers/<int:pk>/merge",
+        maintenance_views.merge_page,
+        {"kind": "server"},
+        name="server-merge",
+    ),
+    path("settings/maintenance", maintenance_views.maintenance, name="settings-maintenance"),
+    path(
+        "settings/maintenance/backups/<str:name>",
+        maintenance_views.backup_download,
+        name="settings-backup-download",
+    ),
+    path("settings/log", maintenance_views.log_page, name="settings-log"),
+    path("settings/log/download", maintenance_views.log_download, name="settings-log-download"),
     path(
         "settings/", RedirectView.as_view(pattern_name="web:settings-monitoring"), name="settings"
     ),

@@ -10,11 +10,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
+from pydantic import ValidationError
 
 from duplistatus import clock
-from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, login_required
 from duplistatus.backups.models import BackupJob, BackupRun, Collection, Reminder, Server
+from duplistatus.maintenance.details import ServerDetailsIn, save_details
 from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
@@ -24,6 +25,13 @@ DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a fe
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 # The schedule forms leave the pause to its own buttons (see pause()).
 FORM_FIELDS = {name for name in SETTING_FIELDS if name != "paused_until"}
+DETAIL_LABELS = {
+    "alias": "Display name",
+    "note": "Note",
+    "url": "Duplicati address",
+    "keep_runs_days": "Keep runs for (days)",
+    "keep_runs_count": "Keep the last N runs",
+}
 WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
 REMINDERS = [value for value, _ in Reminder.choices]
 SORT_COLUMNS = (
@@ -245,12 +253,17 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 @admin_required
 def server_details(request: HttpRequest, server_id: int) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
-    before = {"alias": server.alias, "note": server.note}
-    server.alias = request.POST.get("alias", "").strip()[:200]
-    server.note = request.POST.get("note", "").strip()[:5000]
-    server.save(update_fields=["alias", "note"])
-    changes = audit.diff(before, {"alias": server.alias, "note": server.note})
-    if changes:
-        audit.record(request, "server.details", f"server {server.pk} ({server.name})", changes)
+    try:
+        values = ServerDetailsIn(
+            alias=request.POST.get("alias", ""),
+            note=request.POST.get("note", ""),
+            url=request.POST.get("url", ""),
+            keep_runs_days=request.POST.get("keep_runs_days") or None,
+            keep_runs_count=request.POST.get("keep_runs_count") or None,
+        )
+    except ValidationError as exc:
+        messages.error(request, f"Not saved: {forms.problems(exc, DETAIL_LABELS)}")
+        return redirect("web:server", server.pk)
+    save_details(server, values, request)
     messages.success(request, "Saved.")
     return redirect("web:server", server.pk)

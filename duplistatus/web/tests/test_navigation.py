@@ -52,6 +52,8 @@ NOT_PAGES = {
     "web:settings-template-frame",
     "web:settings-templates-import",
     "web:settings-templates-library",
+    "web:settings-backup-download",  # a file, linked once a backup exists
+    "web:settings-log-download",  # a file
 }
 
 

@@ -1,0 +1,153 @@
+"""Delete and merge servers, jobs and runs (`/api/v1/`); the work is in duplistatus.maintenance.
+
+These share their paths with v1's GET and PATCH (`/jobs/{id}`, `/servers/{id}`), and
+django-ninja serves one path from one router only, so they are added to v1's router."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+from ninja import Field, Schema
+from ninja.errors import HttpError
+
+from duplistatus.accounts import audit
+from duplistatus.backups.models import BackupJob, BackupRun, MaintenanceSettings, Server
+from duplistatus.maintenance import delete, merge, retention
+
+from .v1 import router
+
+
+class DeletedOut(Schema):
+    deleted: dict[str, int] = Field(description="how many of each went: servers, jobs, runs, …")
+
+
+class MergeIn(Schema):
+    into: int = Field(description="the id that stays")
+    name: str = Field("", description="the merged name; empty: the newer one")
+
+
+class MergedOut(Schema):
+    into: int
+    name: str
+    moved_runs: int
+    duplicate_runs: int = Field(description="runs the target already had (same BeginTime)")
+    moved_jobs: int
+    merged_jobs: int
+
+
+@router.delete("/runs/{run_id}", response=DeletedOut, summary="Delete a run")
+def delete_run(request: HttpRequest, run_id: int) -> DeletedOut:
+    impact = delete.delete_run(get_object_or_404(BackupRun, pk=run_id), request)
+    return DeletedOut(deleted=impact.as_dict())
+
+
+@router.delete(
+    "/jobs/{job_id}", response=DeletedOut, summary="Delete a job with its runs and events"
+)
+def delete_job(request: HttpRequest, job_id: int) -> DeletedOut:
+    impact = delete.delete_job(get_object_or_404(BackupJob, pk=job_id), request)
+    return DeletedOut(deleted=impact.as_dict())
+
+
+@router.delete("/servers/{server_id}", response=DeletedOut, summary="Delete a server with its jobs")
+def delete_server(request: HttpRequest, server_id: int) -> DeletedOut:
+    impact = delete.delete_server(get_object_or_404(Server, pk=server_id), request)
+    return DeletedOut(deleted=impact.as_dict())
+
+
+def _target_of(model: type[Server] | type[BackupJob], pk: int) -> Server | BackupJob:
+    found = model.objects.filter(pk=pk).first()
+    if found is None:
+        raise HttpError(
+            400, f"no {model.__name__.lower().replace('backup', '')} with id {pk} to merge into"
+        )
+    return found
+
+
+@router.post(
+    "/servers/{server_id}/merge",
+    response=MergedOut,
+    summary="Merge a server into another (one machine seen under two ids)",
+)
+def merge_server(request: HttpRequest, server_id: int, body: MergeIn) -> MergedOut:
+    source = get_object_or_404(Server, pk=server_id)
+    target = _target_of(Server, body.into)
+    try:
+        result = merge.merge_servers(source, target, name=body.name, request=request)  # type: ignore[arg-type]
+    except merge.MergeError as exc:
+        raise HttpError(400, str(exc)) from None
+    target.refresh_from_db()
+    return MergedOut(into=target.pk, name=target.name, **result.as_dict())
+
+
+@router.post(
+    "/jobs/{job_id}/merge",
+    response=MergedOut,
+    summary="Merge a job into another (a renamed backup)",
+)
+def merge_job(request: HttpRequest, job_id: int, body: MergeIn) -> MergedOut:
+    source = get_object_or_404(BackupJob, pk=job_id)
+    target = _target_of(BackupJob, body.into)
+    try:
+        result = merge.merge_jobs(source, target, name=body.name, request=request)  # type: ignore[arg-type]
+    except merge.MergeError as exc:
+        raise HttpError(400, str(exc)) from None
+    target.refresh_from_db()
+    return MergedOut(into=target.pk, name=target.name, **result.as_dict())
+
+
+class RetentionIO(Schema):
+    """Null: keep for ever (runs, bodies), or the default (delivery and audit logs)."""
+
+    keep_runs_days: int | None = Field(None, ge=1)
+    keep_runs_count: int | None = Field(None, ge=1, description="the last N runs of each job")
+    keep_raw_days: int | None = Field(None, ge=1, description="report bodies of parsed runs")
+    delivery_log_days: int | None = Field(None, ge=1)
+    audit_retention_days: int | None = Field(None, ge=1)
+    backups_kept: int = Field(7, ge=0, description="nightly backups kept; 0: none")
+
+
+RETENTION_FIELDS = list(RetentionIO.model_fields)
+
+
+def _retention_out(row: MaintenanceSettings) -> RetentionIO:
+    return RetentionIO(**{name: getattr(row, name) for name in RETENTION_FIELDS})
+
+
+@router.get("/maintenance/retention", response=RetentionIO, summary="Retention settings")
+def get_retention(request: HttpRequest) -> RetentionIO:
+    return _retention_out(MaintenanceSettings.load())
+
+
+@router.patch("/maintenance/retention", response=RetentionIO, summary="Change retention")
+def patch_retention(request: HttpRequest, body: RetentionIO) -> RetentionIO:
+    row = MaintenanceSettings.load()
+    before = {name: getattr(row, name) for name in RETENTION_FIELDS}
+    for name in body.model_fields_set:
+        setattr(row, name, getattr(body, name))
+    after = {name: getattr(row, name) for name in RETENTION_FIELDS}
+    if changes := audit.diff(before, after):
+        row.save(update_fields=list(changes))
+        audit.record(request, "maintenance.settings", "retention", changes)
+    return _retention_out(row)
+
+
+class CleanupOut(Schema):
+    dry_run: bool
+    runs: int
+    raw_reports: int
+    deliveries: int
+    audit_entries: int
+
+
+@router.post(
+    "/maintenance/cleanup",
+    response=CleanupOut,
+    summary="Apply retention now; ?dry_run=true only says what would go",
+)
+def cleanup(request: HttpRequest, dry_run: bool = False) -> CleanupOut:
+    if dry_run:
+        return CleanupOut(dry_run=True, **retention.plan().as_dict())
+    done = retention.purge()
+    audit.record(request, "maintenance.cleanup", "retention", done.as_dict())
+    return CleanupOut(dry_run=False, **done.as_dict())
