@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from duplistatus import worker
+from duplistatus import wakeup
 from duplistatus.backups.models import Collection, Server
 from duplistatus.collect import link, queue
 from duplistatus.collect.client import CollectError
@@ -105,7 +105,7 @@ def collect_server(request: HttpRequest, server_id: int) -> Status:
     if not server.duplicati_url:
         raise HttpError(400, "this server has no Duplicati address: PUT /servers/{id}/duplicati")
     collection = queue.request(server, _requested_by(request))
-    worker.wake_on_commit()
+    wakeup.wake_on_commit()
     return Status(202, collection)
 
 
@@ -116,7 +116,7 @@ def collect_server(request: HttpRequest, server_id: int) -> Status:
 )
 def collect_all(request: HttpRequest) -> Status:
     collections = queue.request_all(_requested_by(request))
-    worker.wake_on_commit()
+    wakeup.wake_on_commit()
     return Status(202, collections)
 
 

@@ -1,6 +1,6 @@
 """Talk to a Duplicati server's REST API: both server generations, TLS with pinning.
 
-See ../shared/docs/duplicati-rest-api.md. Two generations answer the same data endpoints
+See docs/duplicati-rest-api.md. Two generations answer the same data endpoints
 with different logins:
 
 * WebserverCore (Duplicati ≥ 2.1): `POST /api/v1/auth/login` with JSON → a bearer token that

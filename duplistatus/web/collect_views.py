@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from duplistatus import worker
+from duplistatus import wakeup
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, login_required
 from duplistatus.backups.models import CollectEvery, Collection, Server
@@ -103,7 +103,7 @@ def add_server(request: HttpRequest) -> HttpResponse:
         context, saved = _link(request, None)
         if saved is not None:
             queue.request(saved, f"user:{request.user.get_username()}")
-            worker.wake_on_commit()
+            wakeup.wake_on_commit()
             messages.success(request, f"Added {saved}; collecting its history now.")
             return redirect("web:server", saved.pk)
     return render(request, "web/server_add.html", {**context, "nav": "dashboard"})
@@ -140,7 +140,7 @@ def collect_server(request: HttpRequest, server_id: int) -> HttpResponse:
         messages.error(request, "Set the server's Duplicati address and password first.")
         return redirect("web:server", server.pk)
     queue.request(server, f"user:{request.user.get_username()}")
-    worker.wake_on_commit()
+    wakeup.wake_on_commit()
     if request.headers.get("HX-Request"):
         return collect_status(request, server_id)
     return redirect("web:server", server.pk)
@@ -160,7 +160,7 @@ def collect_status(request: HttpRequest, server_id: int) -> HttpResponse:
 @admin_required
 def collect_all(request: HttpRequest) -> HttpResponse:
     queued = queue.request_all(f"user:{request.user.get_username()}")
-    worker.wake_on_commit()
+    wakeup.wake_on_commit()
     if request.headers.get("HX-Request"):
         return collect_all_status(request)
     messages.success(request, f"Collecting from {len(queued)} server(s).")

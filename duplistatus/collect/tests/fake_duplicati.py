@@ -1,5 +1,5 @@
 """A fake Duplicati server of either generation, written from
-../shared/docs/duplicati-rest-api.md: a real HTTP(S) server on 127.0.0.1 that logs in the way
+docs/duplicati-rest-api.md: a real HTTP(S) server on 127.0.0.1 that logs in the way
 each generation does and serves backups, schedules and job-log pages.
 
 * `generation="2.1"`: JSON login at /api/v1/auth/login → bearer token; 401 without one.

@@ -166,7 +166,7 @@ def test_a_report_name_cannot_put_a_link_into_a_markdown_message():
     assert "```\n2026-03-02 [Error] `\u200b`\u200b`\n[click](https://evil.example)\n```" in (
         message.markdown
     )
-    assert message.markdown.endswith("[Open the run](http://localhost:9666/runs/1/)")
+    assert message.markdown.endswith("[Open the run](http://localhost:9666/runs/1)")
     # The plain-text body shows the name exactly as it is.
     assert message.body.startswith(f"{name} on Office NAS failed")
     custom = ResolvedTemplate("t", "{backup_name}: {summary_text}", format="markdown")
