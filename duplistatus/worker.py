@@ -36,6 +36,7 @@ class Worker:
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
+        from duplistatus.anomaly import check as anomaly
         from duplistatus.monitoring import monitor
         from duplistatus.notifications import outbox, summary
 
@@ -44,6 +45,7 @@ class Worker:
         if self.last_scan is None or now - self.last_scan >= SCAN_PERIOD:
             self.last_scan = now
             done["learned"] = monitor.learn_pending(now)
+            done["anomalies"] = anomaly.check_pending(now)
             done["monitoring_events"] = monitor.scan(now).total
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)

@@ -129,6 +129,34 @@ def merge_settings(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     return merged
 
 
+def check_settings(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A level's own detector settings, checked (ValueError naming what is wrong)."""
+    out: dict[str, Any] = {}
+    for name, own in value.items():
+        default = DEFAULTS.get(name)
+        if default is None:
+            raise ValueError(f"unknown detector {name!r}; one of: {', '.join(DEFAULTS)}")
+        if not isinstance(default, dict):
+            if own is not None and (not isinstance(own, int) or isinstance(own, bool) or own < 1):
+                raise ValueError(f"{name} must be a whole number of runs, at least 1")
+            out[name] = own
+            continue
+        if not isinstance(own, Mapping):
+            raise ValueError(f"{name} must be an object such as {default}")
+        for key, setting in own.items():
+            if key not in default:
+                raise ValueError(f"{name} has no setting {key!r}; it has: {', '.join(default)}")
+            if setting is None:
+                continue
+            if isinstance(default[key], bool):
+                if not isinstance(setting, bool):
+                    raise ValueError(f"{name}.{key} must be true or false")
+            elif isinstance(setting, bool) or not isinstance(setting, int | float) or setting <= 0:
+                raise ValueError(f"{name}.{key} must be a number above 0")
+        out[name] = dict(own)
+    return out
+
+
 def check_run(
     run: Sample,
     history: Sequence[Sample],

@@ -80,6 +80,9 @@ class NotificationRules(models.Model):
     recovery_notifications = models.BooleanField(null=True, blank=True)
     # Escalate (escalation destinations, top priority) after this many failed runs in a row.
     escalate_after_failures = models.PositiveIntegerField(null=True, blank=True)  # 0 = never
+    # Anomaly detector settings, merged key by key with the levels above (anomaly/detect.py):
+    # {"min_history": 7, "slow_run": {"enabled": false}, "quota": {"horizon_days": 30}}
+    anomaly_detectors = models.JSONField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -181,6 +184,14 @@ class BackupJob(ScheduleSettings, NotificationRules):
     learned_description = models.CharField(max_length=100, blank=True, default="")
     # Set at ingest, cleared by the worker once it has learned from the new history.
     needs_learning = models.BooleanField(default=False)
+    # Set at ingest, cleared by the worker once it has judged the new runs (anomaly/check.py);
+    # runs up to this id have been judged.
+    needs_anomaly_check = models.BooleanField(default=False)
+    anomaly_checked_run_id = models.BigIntegerField(null=True, blank=True)
+    # The detectors that flagged the latest judged run (or the job now: quota, unverified),
+    # for the dashboard; emptied by the next normal run or by marking them expected.
+    anomalies = models.JSONField(default=list, blank=True)
+    last_anomaly_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["server__name", "name", "id"]
@@ -196,6 +207,9 @@ class BackupJob(ScheduleSettings, NotificationRules):
             ),
             models.Index(
                 fields=["id"], name="job_needs_learning", condition=Q(needs_learning=True)
+            ),
+            models.Index(
+                fields=["id"], name="job_needs_anomaly_check", condition=Q(needs_anomaly_check=True)
             ),
         ]
 
@@ -317,6 +331,8 @@ class Event(models.Model):
         REMINDER = "reminder"
         ESCALATION = "escalation"
         RECOVERED = "recovered"
+        ANOMALY = "anomaly"  # a run outside its job's normal (anomaly/detect.py)
+        STORAGE = "storage"  # the destination is filling up
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # No index of its own: event_job_kind (job, kind, created_at) serves it.

@@ -58,6 +58,8 @@ EventKind = Literal[
     "reminder",
     "escalation",
     "recovered",
+    "anomaly",
+    "storage",
     "summary",
     "test",
 ]

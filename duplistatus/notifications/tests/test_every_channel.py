@@ -104,6 +104,36 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
             created_at=now,
             details={"overdue_since": (now - timedelta(hours=3)).isoformat(), "status": "Error"},
         )
+    for kind, details in (
+        (
+            "anomaly",
+            {
+                "detector": "change_burst",
+                "metric": "bytes_uploaded",
+                "value": 40 << 30,
+                "low": 80e6,
+                "high": 1.1e9,
+                "normal": 210e6,
+                "severity": "critical",
+                "message_type": "Anomaly",
+            },
+        ),
+        (
+            "storage",
+            {
+                "detector": "quota",
+                "metric": "free_space",
+                "value": 61 << 30,
+                "low": None,
+                "high": 1 << 40,
+                "normal": None,
+                "severity": "warning",
+                "message_type": "Storage Warning",
+                "days_left": 9.2,
+            },
+        ),
+    ):
+        Event.objects.create(kind=kind, job=job, run=job.last_run, created_at=now, details=details)
     channels = list(Channel.objects.all())
     events = Event.objects.select_related("job__server", "run").order_by("id")
     for event in events:
