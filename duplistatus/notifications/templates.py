@@ -118,7 +118,8 @@ SUMMARY_VARIABLES: dict[str, str] = {
     "jobs_warning": "jobs whose latest run ended with warnings",
     "jobs_failed": "jobs whose latest run failed (Error or Fatal)",
     "jobs_overdue": "jobs that are overdue",
-    "summary_text": "the failed, overdue and warning jobs, one per line, with links",
+    "jobs_anomaly": "jobs whose latest run (or storage) was flagged as an anomaly",
+    "summary_text": "the failed, overdue, anomalous and warning jobs, one per line, with links",
     "dashboard_url": "link to the dashboard",
 }
 
@@ -1426,6 +1427,7 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             "jobs_warning": 1,
             "jobs_failed": 1,
             "jobs_overdue": 1,
+            "jobs_anomaly": 0,
             "summary_text": (
                 f"Failed:\nOffice NAS / Documents — Error {base_url}/jobs/1\n\n"
                 f"Overdue:\nlaptop / Photos — overdue {base_url}/jobs/2\n\n"

@@ -12,6 +12,7 @@ import pytest
 from conftest import CORPUS
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event
+from duplistatus.notifications import summary
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.worker import Worker
 
@@ -109,7 +110,7 @@ def test_a_healthy_history_sends_nothing(client, auth_client, peer):
     assert BackupJob.objects.get().needs_anomaly_check is False
 
 
-def test_share_not_mounted(client, auth_client, peer):
+def test_share_not_mounted(client, auth_client, peer, django_user_model):
     setup_channel(auth_client, peer)
     clock.set(T0)
     rng = history(client)
@@ -123,6 +124,19 @@ def test_share_not_mounted(client, auth_client, peer):
     [event] = Event.objects.filter(kind="anomaly")
     assert (event.details["detector"], event.details["severity"]) == ("source_vanished", "critical")
     assert BackupJob.objects.get().anomalies == ["source_vanished"]
+    # The summary report and the dashboard (its tile and its filter) show it.
+    values, payload = summary.summary_values(DAY10)
+    assert "Anomalies:\nnas / Photos — source vanished" in values["summary_text"]
+    assert payload["counts"]["anomaly"] == 1
+    client.force_login(django_user_model.objects.create_user("ann", password="x" * 12))
+    board = client.get("/").content.decode()
+    assert '<span class="n">1</span><span class="l">anomalies</span>' in board
+    assert "1 of 1 jobs match" in client.get("/?status=anomaly").content.decode()
+    # The next normal run clears the dashboard's mark.
+    upload(client, report(11, rng))
+    work(DAY10 + timedelta(days=1))
+    assert BackupJob.objects.get().anomalies == []
+    assert "0 of 1 jobs match" in client.get("/?status=anomaly").content.decode()
 
 
 def test_ransomware_sized_change_burst(client, auth_client, peer):
