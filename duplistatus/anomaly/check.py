@@ -149,6 +149,55 @@ def check_job(job_id: int, now: datetime, defaults: MonitoringDefaults | None = 
     return len(events)
 
 
+# The job page's charts (web/history.py METRICS) and the baseline metric and detector behind
+# each: the band is drawn at that detector's sensitivity. Storage and versions are judged by
+# their change from run to run, so they have flagged runs but no band.
+CHART_BANDS = {
+    "duration": ("duration", "slow_run"),
+    "uploaded": ("bytes_uploaded", "change_burst"),
+    "files": ("examined_files", "source_vanished"),
+}
+CHART_METRICS = {
+    "duration": "duration",
+    "bytes_uploaded": "uploaded",
+    "changed_files": "uploaded",
+    "storage": "storage",
+    "examined_files": "files",
+    "examined_size": "files",
+    "versions": "versions",
+}
+
+
+def chart_marks(job: BackupJob, now: datetime) -> dict[str, Any]:
+    """For the job page's charts: each metric's normal band now, and the begin times (epoch
+    seconds) of the runs flagged on it that were not marked expected."""
+    from . import baseline
+
+    settings = rule_settings.effective(job).anomaly_detectors
+    backups, _ = samples(job)
+    bands = {}
+    for chart, (metric, detector) in CHART_BANDS.items():
+        band = baseline.learn(
+            metric,
+            backups,
+            now,
+            k=float(settings[detector]["sensitivity"]),
+            min_history=int(settings["min_history"]),
+        )
+        if band is not None:
+            bands[chart] = band.as_dict()
+    flagged: dict[str, set[int]] = {}
+    events = Event.objects.filter(job=job, kind=Event.Kind.ANOMALY, run__isnull=False)
+    for begin, details in events.values_list("run__begin_time", "details"):
+        if details.get("expected"):
+            continue
+        for finding in [details, *details.get("also", [])]:
+            chart = CHART_METRICS.get(finding.get("metric", ""))
+            if chart is not None:
+                flagged.setdefault(chart, set()).add(int(begin.timestamp()))
+    return {"bands": bands, "flagged": {chart: sorted(xs) for chart, xs in flagged.items()}}
+
+
 def mark_expected(event: Event, *, by: str = "") -> Event:
     """The user says a flagged run was expected: it teaches the baseline from now on (its
     run counts as normal) and the job no longer shows the anomaly."""

@@ -165,9 +165,12 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 def job_metrics(request: HttpRequest, job_id: int) -> JsonResponse:
     job = get_object_or_404(BackupJob, pk=job_id)
-    data = history.series(
-        job.runs.all(), request.GET.get("range", ""), clock.now(), {job.pk: job.name}
-    )
+    from duplistatus.anomaly import check as anomaly
+
+    now = clock.now()
+    data = history.series(job.runs.all(), request.GET.get("range", ""), now, {job.pk: job.name})
+    # Each metric's normal band and the runs flagged outside it (anomaly/check.py).
+    data.update(anomaly.chart_marks(job, now))
     return JsonResponse(data)
 
 

@@ -139,7 +139,7 @@ def test_share_not_mounted(client, auth_client, peer, django_user_model):
     assert "0 of 1 jobs match" in client.get("/?status=anomaly").content.decode()
 
 
-def test_ransomware_sized_change_burst(client, auth_client, peer):
+def test_ransomware_sized_change_burst(client, auth_client, peer, django_user_model):
     setup_channel(auth_client, peer)
     clock.set(T0)
     rng = history(client)
@@ -153,6 +153,13 @@ def test_ransomware_sized_change_burst(client, auth_client, peer):
         "changed_files",
         "bytes_uploaded",
     }
+    # The job page's charts get the normal band and the flagged run.
+    client.force_login(django_user_model.objects.create_user("ann", password="x" * 12))
+    charts = client.get(f"/jobs/{event.job_id}/metrics?range=all").json()
+    uploaded = charts["bands"]["uploaded"]
+    assert uploaded["low"] < 200e6 < uploaded["high"] < 40 * GiB
+    assert charts["flagged"]["uploaded"] == [int((T0 + timedelta(days=10)).timestamp())]
+    assert "storage" not in charts["flagged"]
 
 
 def test_slow_run_is_a_performance_warning(client, auth_client, peer):
