@@ -38,7 +38,7 @@ class Worker:
         """One pass over all due work; returns what it did, for logs and tests."""
         from duplistatus.anomaly import check as anomaly
         from duplistatus.monitoring import monitor
-        from duplistatus.notifications import outbox, summary
+        from duplistatus.notifications import outbox, summary, watch
 
         now = clock.now()
         done = {"queued": outbox.enqueue_events(now)}
@@ -49,6 +49,7 @@ class Worker:
             done["monitoring_events"] = monitor.scan(now).total
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
+            done["watch"] = watch.check_channels(now) + watch.send_health(now)
             done["purged"] = summary.purge_delivery_log(now)
             if connection.vendor == "sqlite":
                 # Keeps the query planner's statistics current (SQLite has no autovacuum

@@ -199,6 +199,7 @@ def get_defaults(request: HttpRequest) -> dict[str, Any]:
         **{name: getattr(row, name) for name in SETTING_FIELDS},
         "adopt_learned": row.adopt_learned,
         "min_learned_confidence": row.min_learned_confidence,
+        "system_health_time": row.system_health_time,
     }
 
 

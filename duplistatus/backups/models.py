@@ -93,6 +93,10 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
 
     adopt_learned = models.BooleanField(default=True)
     min_learned_confidence = models.FloatField(default=0.8)
+    # The daily System Health message to every channel (notifications/watch.py): at this
+    # time (UTC; null = off), last sent then.
+    system_health_time = models.TimeField(null=True, blank=True)
+    system_health_sent_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
     def load(cls) -> MonitoringDefaults:

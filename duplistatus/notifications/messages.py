@@ -31,6 +31,8 @@ PRIORITY = {
     "success": 2,
     "anomaly": 4,
     "storage": 4,
+    "channel_failing": 4,
+    "system_health": 2,
 }
 TAGS = {
     "success": ("white_check_mark",),
@@ -45,6 +47,8 @@ TAGS = {
     "summary": ("bar_chart",),
     "anomaly": ("mag",),
     "storage": ("floppy_disk",),
+    "channel_failing": ("satellite",),
+    "system_health": ("stethoscope",),
 }
 LOG_TEXT_LIMIT = 4000
 

@@ -112,6 +112,25 @@ ANOMALY_VARIABLES: dict[str, str] = {
     "days_until_full": "storage: days until the destination is full at the recent rate",
 }
 
+# Messages about the monitor itself (notifications/watch.py): no job, no run.
+SYSTEM_VARIABLES: dict[str, str] = {
+    "message_type": "Connection Error (channel_failing) or System Health",
+    "channel_name": "channel_failing: the channel that keeps failing",
+    "channel_kind": "channel_failing: its kind (ntfy, email, webhook, apprise)",
+    "failures": "channel_failing: failed attempts in a row",
+    "last_error": "channel_failing: the last error, as the channel reported it",
+    "failing_since": "channel_failing: its last successful delivery (UTC)",
+    "dead": "channel_failing: 'yes' when a message could not be delivered at all",
+    "queue": "system_health: messages waiting to be sent",
+    "dead_deliveries": "system_health: messages that could not be delivered",
+    "database_size": "system_health: the database's size",
+    "last_report": "system_health: when the latest report arrived, e.g. '2 hours ago'",
+    "jobs_overdue": "system_health: jobs that are overdue",
+    "jobs_total": "system_health: jobs watched",
+    "failing_channels": "system_health: channels reported failing, or 'none'",
+    "job_url": "link to the dashboard",
+}
+
 # A summary is about every job at once, so it has variables of its own.
 SUMMARY_VARIABLES: dict[str, str] = {
     "jobs_ok": "jobs whose latest run succeeded and that are on time",
@@ -126,7 +145,8 @@ SUMMARY_VARIABLES: dict[str, str] = {
 RUN_KINDS = ("success", "warning", "error", "fatal")
 MONITOR_KINDS = ("overdue", "reminder", "escalation", "recovered")
 ANOMALY_KINDS = ("anomaly", "storage")
-KINDS = (*RUN_KINDS, *MONITOR_KINDS, *ANOMALY_KINDS, "summary", "test")
+SYSTEM_KINDS = ("channel_failing", "system_health")
+KINDS = (*RUN_KINDS, *MONITOR_KINDS, *ANOMALY_KINDS, *SYSTEM_KINDS, "summary", "test")
 CHANNEL_KINDS = ("", "email", "ntfy", "webhook", "apprise")  # "" = every channel
 FORMATS = ("plain", "markdown", "html")
 _RUN_ONLY = {
@@ -142,7 +162,7 @@ _RUN_ONLY = {
     "run_url",
     "exception",
 }
-_BLANK = dict.fromkeys([*VARIABLES, *SUMMARY_VARIABLES, *ANOMALY_VARIABLES], "")
+_BLANK = dict.fromkeys([*VARIABLES, *SUMMARY_VARIABLES, *ANOMALY_VARIABLES, *SYSTEM_VARIABLES], "")
 
 
 def allowed_variables(kind: str) -> list[str]:
@@ -150,13 +170,15 @@ def allowed_variables(kind: str) -> list[str]:
         return sorted([*SUMMARY_VARIABLES, "event_kind"])
     if kind in ANOMALY_KINDS:
         return sorted([*VARIABLES, *ANOMALY_VARIABLES])
+    if kind in SYSTEM_KINDS:
+        return sorted([*SYSTEM_VARIABLES, "event_kind"])
     if kind in RUN_KINDS or kind in ("test", "recovered"):
         return sorted(VARIABLES)
     return sorted(set(VARIABLES) - _RUN_ONLY)
 
 
 def describe_variables(kind: str) -> dict[str, str]:
-    every = VARIABLES | SUMMARY_VARIABLES | ANOMALY_VARIABLES
+    every = VARIABLES | SUMMARY_VARIABLES | ANOMALY_VARIABLES | SYSTEM_VARIABLES
     return {name: every[name] for name in allowed_variables(kind)}
 
 
@@ -247,6 +269,23 @@ DEFAULTS: dict[str, ResolvedTemplate] = {
         "{% if days_until_full != '' %}will be full in about {{ days_until_full }} days at "
         "the recent rate{% else %}reported a quota problem{% endif %}: {value} free "
         "{normal_range}, {storage_size} used by the backup.\n\n{job_url}",
+    ),
+    "channel_failing": ResolvedTemplate(
+        "📡 Connection Error: channel {channel_name} is failing",
+        "duplistatus cannot deliver through {channel_name} ({channel_kind}): "
+        "{failures} failed attempts in a row"
+        "{% if dead %}, and a message could not be delivered at all{% endif %}.\n"
+        "{% if failing_since %}Last delivered {{ failing_since }}.\n{% endif %}"
+        "{% if last_error %}\n{{ last_error }}\n{% endif %}"
+        "\nYou get this through your other channels. See the delivery log: {job_url}",
+    ),
+    "system_health": ResolvedTemplate(
+        "🩺 System Health: {jobs_overdue} overdue, {queue} waiting, {dead_deliveries} dead",
+        "duplistatus watches {jobs_total} jobs; {jobs_overdue} overdue.\n"
+        "Latest report: {last_report}.\n"
+        "Messages waiting: {queue}; not deliverable: {dead_deliveries}; "
+        "failing channels: {failing_channels}.\n"
+        "Database: {database_size}.\n\n{job_url}",
     ),
     "summary": ResolvedTemplate(
         "Backups: {jobs_ok} ok, {jobs_warning} warning, {jobs_failed} failed, "
@@ -1420,6 +1459,25 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             normal_range="of 1.0 TiB",
             days_until_full=9,
         )
+    if kind in SYSTEM_KINDS:
+        values = {
+            "event_kind": kind,
+            "message_type": "Connection Error" if kind == "channel_failing" else "System Health",
+            "channel_name": "Phone",
+            "channel_kind": "ntfy",
+            "failures": 6,
+            "last_error": "HTTP 502 from https://ntfy.example/backups",
+            "failing_since": "2026-03-02 01:10 UTC",
+            "dead": "",
+            "queue": 3,
+            "dead_deliveries": 1,
+            "database_size": "412.3 MiB",
+            "last_report": "12 minutes ago",
+            "jobs_overdue": 1,
+            "jobs_total": 42,
+            "failing_channels": "Phone",
+            "job_url": f"{base_url}/",
+        }
     if kind == "summary":
         values = {
             "event_kind": "summary",

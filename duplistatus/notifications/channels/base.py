@@ -60,6 +60,8 @@ EventKind = Literal[
     "recovered",
     "anomaly",
     "storage",
+    "channel_failing",
+    "system_health",
     "summary",
     "test",
 ]

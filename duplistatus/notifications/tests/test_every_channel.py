@@ -16,7 +16,7 @@ import pytest
 from conftest import CORPUS
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event, Server
-from duplistatus.notifications import messages, outbox, summary
+from duplistatus.notifications import messages, outbox, summary, watch
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
@@ -144,6 +144,9 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
             ).save()
     events.update(processed_at=now)
     assert summary.send_due_summaries(now) == len(channels)
+    # Messages about the monitor itself (watch.py), to every channel.
+    watch._to_every_channel("channel_failing", watch.failing_values(channels[0], True), now)
+    watch._to_every_channel("system_health", watch.health_values(now), now)
     for channel in channels:
         assert outbox.send_test(channel).status == "sent"
     while outbox.send_due(now, limit=1000).total:
