@@ -263,7 +263,7 @@ def test_muted_per_job_and_tuned_globally(client, auth_client, peer):
     assert received(peer) == []
 
 
-def test_marked_expected_teaches_the_baseline(client, auth_client, peer):
+def test_marked_expected_teaches_the_baseline(client, auth_client, peer, django_user_model):
     setup_channel(auth_client, peer)
     clock.set(T0)
     rng = history(client)
@@ -273,10 +273,23 @@ def test_marked_expected_teaches_the_baseline(client, auth_client, peer):
     event = Event.objects.get(kind="anomaly")
     listed = auth_client.get("/api/v1/events?kind=anomaly").json()
     assert [e["id"] for e in listed] == [event.pk]
-    response = auth_client.post(f"/api/v1/events/{event.pk}/expected")
+    # The run page shows it, with a button that marks it expected (the API does the same).
+    admin = django_user_model.objects.create_superuser("ann", password="x" * 12)
+    client.force_login(admin)
+    page = client.get(f"/runs/{event.run_id}").content.decode()
+    assert "change burst" in page and "Mark expected" in page
+    response = client.post(f"/anomalies/{event.pk}/expected")
+    assert response.status_code == 302
+    assert "expected</span>" in client.get(f"/runs/{event.run_id}").content.decode()
+    event.refresh_from_db()
+    assert event.details["expected"] is True
+    assert BackupJob.objects.get().anomalies == []
+    other = Event.objects.create(
+        kind="anomaly", job=event.job, run=event.run, created_at=DAY10, details={}
+    )
+    response = auth_client.post(f"/api/v1/events/{other.pk}/expected")
     assert response.status_code == 200, response.content
     assert response.json()["details"]["expected"] is True
-    assert BackupJob.objects.get().anomalies == []
     # The job now uploads 40 GiB a day (a new disk was added): after enough such runs that
     # are each marked expected, it is the new normal.
     for day in range(11, 30):
