@@ -101,7 +101,11 @@ def check_job(job_id: int, now: datetime, defaults: MonitoringDefaults | None = 
     job = BackupJob.objects.select_related("server").get(pk=job_id)
     settings = rule_settings.effective(job, defaults).anomaly_detectors
     backups, verified = samples(job)
-    checked = job.anomaly_checked_run_id or 0
+    checked = job.anomaly_checked_run_id
+    if checked is None:
+        # Never judged (a job from before anomaly detection, or a new one): only its latest
+        # run, so an upgrade does not report the anomalies of a whole history at once.
+        checked = max((s.run_id for s in backups[:-1]), default=0)
     events: list[Event] = []
     latest_flags: list[str] = []
     for index, sample in enumerate(backups):

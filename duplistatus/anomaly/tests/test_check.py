@@ -301,3 +301,17 @@ def test_marked_expected_teaches_the_baseline(client, auth_client, peer, django_
     work(T0 + timedelta(days=30, hours=1))
     late = Event.objects.filter(kind="anomaly", run__begin_time__gte=T0 + timedelta(days=30))
     assert [e.details for e in late] == []
+
+
+def test_an_existing_history_is_not_reported_all_at_once(client, auth_client, peer):
+    setup_channel(auth_client, peer)
+    clock.set(T0)
+    rng = history(client)
+    # Before anomaly detection existed, a run with nothing examined came and went.
+    upload(client, report(10, rng, ExaminedFiles=0, SizeOfExaminedFiles=0))
+    for day in range(11, 14):
+        upload(client, report(day, rng))
+    work(T0 + timedelta(days=14))
+    assert received(peer) == []
+    job = BackupJob.objects.get()
+    assert job.anomaly_checked_run_id == job.last_run_id
