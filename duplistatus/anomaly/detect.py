@@ -9,7 +9,7 @@ from alarming at a change nobody would care about.
 - *source_vanished* (anomaly): files or size examined below the band and below 50 % of
   normal (`drop`); 0 where normal is not is critical.
 - *change_burst* (anomaly, the ransomware early warning): files added + modified, or bytes
-  uploaded, above the band, ≥ 5 × normal (`factor`) and ≥ 100 files / 50 MiB.
+  uploaded, above the band, ≥ 8 × normal (`factor`) and ≥ 100 files / 50 MiB.
 - *slow_run* (anomaly, the spec's Performance Warning): duration above the band, ≥ 2.5 ×
   normal (`factor`) and ≥ 2 minutes longer (`min_seconds`).
 - *storage_shrink* (anomaly): storage fell ≥ 20 % (`drop`) since the previous run, and
@@ -50,7 +50,7 @@ DETECTORS = (
 DEFAULTS: dict[str, Any] = {
     "min_history": baseline.MIN_HISTORY,
     "source_vanished": {"enabled": True, "sensitivity": 4.0, "drop": 0.5},
-    "change_burst": {"enabled": True, "sensitivity": 4.0, "factor": 5.0},
+    "change_burst": {"enabled": True, "sensitivity": 4.0, "factor": 8.0},
     "slow_run": {"enabled": True, "sensitivity": 4.0, "factor": 2.5, "min_seconds": 120},
     "storage_shrink": {"enabled": True, "sensitivity": 4.0, "drop": 0.2},
     "versions_falling": {"enabled": True, "drop": 3},

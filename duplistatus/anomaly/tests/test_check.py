@@ -246,7 +246,7 @@ def test_muted_per_job_and_tuned_globally(client, auth_client, peer):
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["effective"]["anomaly_detectors"]["slow_run"]["enabled"] is False
-    assert body["effective"]["anomaly_detectors"]["change_burst"]["factor"] == 5.0
+    assert body["effective"]["anomaly_detectors"]["change_burst"]["factor"] == 8.0
     assert body["origins"]["anomaly_detectors"] == "job"
     bad = auth_client.patch(
         "/api/v1/rules",
