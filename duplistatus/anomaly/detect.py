@@ -153,6 +153,8 @@ def check_settings(value: Mapping[str, Any]) -> dict[str, Any]:
                     raise ValueError(f"{name}.{key} must be true or false")
             elif isinstance(setting, bool) or not isinstance(setting, int | float) or setting <= 0:
                 raise ValueError(f"{name}.{key} must be a number above 0")
+            elif key == "drop" and isinstance(default[key], float) and setting >= 1:
+                raise ValueError(f"{name}.drop is a fraction of normal, between 0 and 1")
         out[name] = dict(own)
     return out
 

@@ -178,3 +178,18 @@ def test_settings_merge_key_by_key_job_over_server_over_global():
     }
     assert merged["min_history"] == 10
     assert merged["change_burst"] == detect.DEFAULTS["change_burst"]
+
+
+def test_settings_are_checked_with_words_a_user_can_act_on():
+    import pytest
+
+    assert detect.check_settings({"quota": {"horizon_days": 30}}) == {"quota": {"horizon_days": 30}}
+    for bad, words in (
+        ({"slow_runs": {}}, "unknown detector 'slow_runs'"),
+        ({"slow_run": {"factr": 3}}, "no setting 'factr'"),
+        ({"slow_run": {"enabled": "no"}}, "slow_run.enabled must be true or false"),
+        ({"source_vanished": {"drop": 50}}, "between 0 and 1"),
+        ({"min_history": 0}, "at least 1"),
+    ):
+        with pytest.raises(ValueError, match=words):
+            detect.check_settings(bad)
