@@ -17,6 +17,7 @@ from django.db import transaction
 
 from duplistatus import clock, wakeup
 from duplistatus.backups.models import BackupJob, BackupRun, Event, MonitoringDefaults
+from duplistatus.monitoring import monitor
 from duplistatus.notifications import rule_settings
 
 from . import detect
@@ -101,6 +102,9 @@ def check_job(job_id: int, now: datetime, defaults: MonitoringDefaults | None = 
     job = BackupJob.objects.select_related("server").get(pk=job_id)
     settings = rule_settings.effective(job, defaults).anomaly_detectors
     backups, verified = samples(job)
+    # Weekdays (seasonality) in the job's own time zone: a Monday backup at 01:00 in Berlin
+    # is a Sunday one in UTC.
+    tz = monitor.job_schedule(job, defaults=defaults).tz
     checked = job.anomaly_checked_run_id
     if checked is None:
         # Never judged (a job from before anomaly detection, or a new one): only its latest
@@ -111,7 +115,7 @@ def check_job(job_id: int, now: datetime, defaults: MonitoringDefaults | None = 
     for index, sample in enumerate(backups):
         if sample.run_id <= checked:
             continue
-        findings = detect.check_run(sample, backups[:index], settings)
+        findings = detect.check_run(sample, backups[:index], settings, tz=tz)
         by_detector: dict[str, list[detect.Finding]] = {}
         for finding in findings:
             by_detector.setdefault(finding.detector, []).append(finding)
