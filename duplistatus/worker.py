@@ -61,10 +61,11 @@ class Worker:
 
     def run_once(self) -> dict[str, int]:
         """One pass over all due work; returns what it did, for logs and tests."""
+        from duplistatus.anomaly import check as anomaly
         from duplistatus.ingest import store
         from duplistatus.maintenance import backup, retention
         from duplistatus.monitoring import monitor
-        from duplistatus.notifications import outbox, summary
+        from duplistatus.notifications import outbox, summary, watch
 
         now = clock.now()
         done = {"queued": outbox.enqueue_events(now)}
@@ -73,8 +74,10 @@ class Worker:
             self.last_scan = now
             checked = monitor.check(now)
             done["learned"], done["monitoring_events"] = checked.learned, checked.total
+            done["anomalies"] = anomaly.check_pending(now)
             done["queued"] += outbox.enqueue_events(now)
             done["summaries"] = summary.send_due_summaries(now)
+            done["watch"] = watch.check_channels(now) + watch.send_health(now)
             done["purged"] = summary.purge_delivery_log(now)
             done["purged_unparsed"] = store.purge_unparsed(now)
             done["retention"] = retention.purge_due(now).total

@@ -222,6 +222,7 @@ def get_defaults(request: HttpRequest) -> dict[str, Any]:
         **{name: getattr(row, name) for name in SETTING_FIELDS},
         "adopt_learned": row.adopt_learned,
         "min_learned_confidence": row.min_learned_confidence,
+        "system_health_time": row.system_health_time,
     }
 
 
@@ -284,3 +285,27 @@ def list_events(
         )
         for e in events[: max(1, min(limit, 1000))]
     ]
+
+
+@router.post(
+    "/events/{event_id}/expected",
+    response=EventOut,
+    summary="Mark an anomaly as expected: its run counts as normal from now on",
+)
+def mark_expected(request: HttpRequest, event_id: int) -> EventOut:
+    from duplistatus.anomaly import check as anomaly
+
+    event = get_object_or_404(Event.objects.select_related("job"), pk=event_id)
+    if event.kind != Event.Kind.ANOMALY:
+        raise HttpError(400, f"only anomaly events can be marked expected, this is {event.kind}")
+    user = getattr(request, "user", None)
+    event = anomaly.mark_expected(event, by=getattr(user, "username", "") or "api")
+    return EventOut(
+        id=event.pk,
+        kind=event.kind,
+        job_id=event.job_id,
+        server_id=event.job.server_id,
+        run_id=event.run_id,
+        created_at=event.created_at,
+        details=event.details,
+    )

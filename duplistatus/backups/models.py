@@ -80,6 +80,9 @@ class NotificationRules(models.Model):
     recovery_notifications = models.BooleanField(null=True, blank=True)
     # Escalate (escalation destinations, top priority) after this many failed runs in a row.
     escalate_after_failures = models.PositiveIntegerField(null=True, blank=True)  # 0 = never
+    # Anomaly detector settings, merged key by key with the levels above (anomaly/detect.py):
+    # {"min_history": 7, "slow_run": {"enabled": false}, "quota": {"horizon_days": 30}}
+    anomaly_detectors = models.JSONField(null=True, blank=True)
 
     class Meta:
         abstract = True
@@ -90,6 +93,10 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
 
     adopt_learned = models.BooleanField(default=True)
     min_learned_confidence = models.FloatField(default=0.8)
+    # The daily System Health message to every channel (notifications/watch.py): at this
+    # time (UTC; null = off), last sent then.
+    system_health_time = models.TimeField(null=True, blank=True)
+    system_health_sent_at = models.DateTimeField(null=True, blank=True)
 
     @classmethod
     def load(cls) -> MonitoringDefaults:
@@ -228,6 +235,14 @@ class BackupJob(ScheduleSettings, NotificationRules):
     fallback_grace_minutes = models.PositiveIntegerField(null=True, blank=True)
     # Set at ingest, cleared by the worker once it has learned from the new history.
     needs_learning = models.BooleanField(default=False)
+    # Set at ingest, cleared by the worker once it has judged the new runs (anomaly/check.py);
+    # runs up to this id have been judged.
+    needs_anomaly_check = models.BooleanField(default=False)
+    anomaly_checked_run_id = models.BigIntegerField(null=True, blank=True)
+    # The detectors that flagged the latest judged run (or the job now: quota, unverified),
+    # for the dashboard; emptied by the next normal run or by marking them expected.
+    anomalies = models.JSONField(default=list, blank=True)
+    last_anomaly_at = models.DateTimeField(null=True, blank=True)
 
     # The job's schedule as Duplicati itself has it (collect/schedule.py), read over its
     # REST API: repeat interval, allowed weekdays (0 = Sunday) and the next run it planned.
@@ -249,6 +264,9 @@ class BackupJob(ScheduleSettings, NotificationRules):
             ),
             models.Index(
                 fields=["id"], name="job_needs_learning", condition=Q(needs_learning=True)
+            ),
+            models.Index(
+                fields=["id"], name="job_needs_anomaly_check", condition=Q(needs_anomaly_check=True)
             ),
         ]
 
@@ -370,6 +388,8 @@ class Event(models.Model):
         REMINDER = "reminder"
         ESCALATION = "escalation"
         RECOVERED = "recovered"
+        ANOMALY = "anomaly"  # a run outside its job's normal (anomaly/detect.py)
+        STORAGE = "storage"  # the destination is filling up
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     # No index of its own: event_job_kind (job, kind, created_at) serves it.

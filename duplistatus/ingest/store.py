@@ -324,6 +324,7 @@ def _job_changes(job: BackupJob, run: BackupRun, now: datetime) -> dict[str, obj
         "run_count": job.run_count + 1,
         "bytes_uploaded_total": job.bytes_uploaded_total + run.bytes_uploaded,
         "needs_learning": True,
+        "needs_anomaly_check": True,
     }
     if job.last_run_at is None or run.begin_time >= job.last_run_at:
         failed = run.status in FAILED_STATUSES

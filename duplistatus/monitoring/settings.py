@@ -4,7 +4,7 @@ affected job's expectation up to date."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -73,6 +73,9 @@ class DefaultsIn(ScheduleSettingsIn):
         None, description="jobs without a schedule use the learned one"
     )
     min_learned_confidence: float | None = Field(None, ge=0, le=1)
+    system_health_time: time | None = Field(
+        None, description="a daily System Health message to every channel at this time (UTC)"
+    )
 
     @field_validator("adopt_learned", "min_learned_confidence")
     @classmethod

@@ -29,6 +29,10 @@ PRIORITY = {
     "test": 3,
     "summary": 2,
     "success": 2,
+    "anomaly": 4,
+    "storage": 4,
+    "channel_failing": 4,
+    "system_health": 2,
 }
 TAGS = {
     "success": ("white_check_mark",),
@@ -41,6 +45,10 @@ TAGS = {
     "recovered": ("white_check_mark",),
     "test": ("test_tube",),
     "summary": ("bar_chart",),
+    "anomaly": ("mag",),
+    "storage": ("floppy_disk",),
+    "channel_failing": ("satellite",),
+    "system_health": ("stethoscope",),
 }
 LOG_TEXT_LIMIT = 4000
 
@@ -84,6 +92,14 @@ def message_kind(event: Event) -> str:
         status = (event.run.status if event.run else event.details.get("status", "")).lower()
         return status if status in templates.RUN_KINDS else "error"
     return str(event.kind)
+
+
+def routing_status(event: Event) -> str:
+    """The run status the rules judge an event by: an anomaly's severity stands in for it
+    (warning → Warning, critical → Error)."""
+    if event.kind in (Event.Kind.ANOMALY, Event.Kind.STORAGE):
+        return "Error" if event.details.get("severity") == "critical" else "Warning"
+    return event.run.status if event.run else ""
 
 
 def _local(moment: datetime | None, tz: ZoneInfo) -> str:
@@ -149,6 +165,11 @@ def context(
             available_versions=latest["backup_list_count"] or len(latest["available_versions"]),
             storage_size=human_size(latest["known_file_size"]),
         )
+    if event.kind in (Event.Kind.ANOMALY, Event.Kind.STORAGE):
+        from duplistatus.anomaly import words
+
+        values.update(words.variables(event.details))
+        values["status"] = values["message_type"] or kind
     if run is not None:
         log_lines = run.warnings + run.errors or run.log_lines
         values.update(

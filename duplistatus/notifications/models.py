@@ -106,6 +106,11 @@ class Channel(models.Model):
     last_error_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
     consecutive_failures = models.PositiveIntegerField(default=0)
+    # Watching the watcher (notifications/watch.py): when this channel was reported failing
+    # through the other channels (cleared once it delivers again), and the dead deliveries
+    # already looked at.
+    failing_reported_at = models.DateTimeField(null=True, blank=True)
+    dead_seen_id = models.BigIntegerField(default=0)
 
     class Meta:
         ordering = ["name", "id"]

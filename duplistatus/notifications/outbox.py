@@ -114,7 +114,7 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                     rules.targets(
                         job_rules,
                         kind,
-                        status=run.status if run else "",
+                        status=messages.routing_status(event),
                         errors_count=run.errors_count if run else 0,
                         consecutive_failures=job.consecutive_failures,
                     ),

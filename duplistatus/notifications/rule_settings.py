@@ -39,6 +39,19 @@ class RulesIn(BaseModel):
     )
     recovery_notifications: bool | None = None
     escalate_after_failures: int | None = Field(None, ge=0, description="0 = never")
+    anomaly_detectors: dict[str, Any] | None = Field(
+        None,
+        description="anomaly detector settings, merged key by key with the levels above, e.g. "
+        '{"min_history": 10, "slow_run": {"enabled": false}, "quota": {"horizon_days": 30}}; '
+        "{} or null inherits everything",
+    )
+
+    @field_validator("anomaly_detectors")
+    @classmethod
+    def _detectors(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from duplistatus.anomaly.detect import check_settings
+
+        return check_settings(value) if value is not None else None
 
     @field_validator("run_destinations", "overdue_destinations", "escalation_destinations")
     @classmethod
@@ -133,6 +146,7 @@ def reset(job_ids: list[int] | None = None) -> int:
         extra_destinations=None,
         recovery_notifications=None,
         escalate_after_failures=None,
+        anomaly_detectors=None,
     )
 
 

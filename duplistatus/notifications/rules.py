@@ -22,6 +22,7 @@ RULE_FIELDS = (
     "extra_destinations",
     "recovery_notifications",
     "escalate_after_failures",
+    "anomaly_detectors",
 )
 # What applies when no level sets a field (the original's defaults).
 BUILT_IN: dict[str, Any] = {
@@ -32,9 +33,13 @@ BUILT_IN: dict[str, Any] = {
     "extra_destinations": [],
     "recovery_notifications": True,
     "escalate_after_failures": 0,
+    "anomaly_detectors": {},  # anomaly/detect.py's DEFAULTS
 }
 LEVELS = ("all", "warnings", "errors", "off")
 MONITOR_KINDS = ("overdue", "reminder", "escalation", "recovered")
+# About a run or the job's storage, judged by anomaly/; routed like a run whose status is
+# its severity: warning → Warning, critical → Error.
+ANOMALY_KINDS = ("anomaly", "storage")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,9 @@ def layer(row: Any) -> dict[str, Any]:
 def resolve(job: dict[str, Any], server: dict[str, Any], defaults: dict[str, Any]) -> Rules:
     values, origins = {}, {}
     for name in RULE_FIELDS:
+        if name == "anomaly_detectors":
+            values[name], origins[name] = _merged_detectors(job, server, defaults)
+            continue
         for origin, source in (("job", job), ("server", server), ("global", defaults)):
             value = source.get(name)
             if value not in (None, ""):
@@ -64,6 +72,18 @@ def resolve(job: dict[str, Any], server: dict[str, Any], defaults: dict[str, Any
         else:
             values[name], origins[name] = BUILT_IN[name], "default"
     return Rules(values, origins)
+
+
+def _merged_detectors(
+    job: dict[str, Any], server: dict[str, Any], defaults: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Detector settings merge key by key (a job may mute one detector and inherit the rest);
+    the origin is the nearest level that sets anything."""
+    from duplistatus.anomaly.detect import merge_settings
+
+    layers = [("job", job), ("server", server), ("global", defaults)]
+    origin = next((name for name, layer in layers if layer.get("anomaly_detectors")), "default")
+    return merge_settings(*(layer.get("anomaly_detectors") for _, layer in layers)), origin
 
 
 def level_matches(level: str, status: str, errors_count: int = 0) -> bool:
@@ -109,11 +129,15 @@ def targets(
                 out.append(Target(extra["destination"], kind))
         return _unique(out)
 
+    if kind in ANOMALY_KINDS:
+        # The severity stands in for the status, and a finding is no failure to escalate.
+        status, errors_count, consecutive_failures = status or "Warning", 0, 0
+    raised = 5 if kind in ANOMALY_KINDS and status == "Error" else None  # critical
     if level_matches(rules.event_level, status, errors_count):
-        out += [Target(d, kind) for d in rules.run_destinations]
+        out += [Target(d, kind, raised) for d in rules.run_destinations]
     for extra in rules.extra_destinations or []:
         if level_matches(extra.get("level", "warnings"), status, errors_count):
-            out.append(Target(extra["destination"], kind))
+            out.append(Target(extra["destination"], kind, raised))
     threshold = rules.escalate_after_failures
     if threshold and status in ("Error", "Fatal") and consecutive_failures >= threshold:
         escalation = rules.escalation_destinations

@@ -22,6 +22,8 @@ from duplistatus.monitoring.intervals import resolve_local
 from . import messages, outbox
 from .models import Channel, Delivery
 
+TITLES = {"failed": "Failed", "overdue": "Overdue", "anomaly": "Anomalies", "warning": "Warning"}
+
 
 def next_summary_at(
     schedule: str, at: object, weekday: int, after: datetime, tz: ZoneInfo
@@ -76,7 +78,15 @@ def send_due_summaries(now: datetime | None = None) -> int:
 
 def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]:
     """The summary template's variables, and the webhook document, for every job now."""
-    groups: dict[str, list[str]] = {"failed": [], "overdue": [], "warning": [], "ok": []}
+    from duplistatus.anomaly.detect import LABELS
+
+    groups: dict[str, list[str]] = {
+        "failed": [],
+        "overdue": [],
+        "anomaly": [],
+        "warning": [],
+        "ok": [],
+    }
     jobs = BackupJob.objects.order_by("server__name", "name")
     for job, schedule in monitor.with_schedules(jobs):
         state = plan.state(schedule, monitor.watch_of(job), now=now)
@@ -86,14 +96,17 @@ def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]
             groups["overdue"].append(f"{line} — overdue {link}")
         elif job.last_status in ("Error", "Fatal"):
             groups["failed"].append(f"{line} — {job.last_status} {link}")
+        elif job.anomalies:
+            found = ", ".join(LABELS.get(name, name) for name in job.anomalies)
+            groups["anomaly"].append(f"{line} — {found} {link}")
         elif job.last_status == "Warning":
             groups["warning"].append(f"{line} — Warning {link}")
         else:
             groups["ok"].append(line)
     counts = {name: len(lines) for name, lines in groups.items()}
     text = "\n\n".join(
-        f"{name.capitalize()}:\n" + "\n".join(groups[name])
-        for name in ("failed", "overdue", "warning")
+        f"{TITLES[name]}:\n" + "\n".join(groups[name])
+        for name in ("failed", "overdue", "anomaly", "warning")
         if groups[name]
     )
     values = {
@@ -102,6 +115,7 @@ def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]
         "jobs_warning": counts["warning"],
         "jobs_failed": counts["failed"],
         "jobs_overdue": counts["overdue"],
+        "jobs_anomaly": counts["anomaly"],
         "summary_text": text or "Every backup is fine.",
         "dashboard_url": messages.page_url("web:dashboard"),
         "job_url": messages.page_url("web:dashboard"),

@@ -88,7 +88,8 @@ VARIABLES: dict[str, str] = {
     "backup_interval": "the job's schedule interval, e.g. '1D'",
     "overdue_tolerance": "the grace period, e.g. '2 hours'",
     # Ours.
-    "event_kind": "success, warning, error, fatal, overdue, reminder, escalation, recovered, test",
+    "event_kind": "success, warning, error, fatal, overdue, reminder, escalation, recovered, "
+    "anomaly, storage, test",
     "job_url": "link to the job's page",
     "run_url": "link to the run's page",
     "consecutive_failures": "failed runs in a row",
@@ -97,19 +98,55 @@ VARIABLES: dict[str, str] = {
     "exception": "the exception that stopped a fatal run",
 }
 
+# An anomaly or storage event says what was found (anomaly/words.py makes these).
+ANOMALY_VARIABLES: dict[str, str] = {
+    "anomaly": "what was found, e.g. 'slow run', 'change burst', 'destination filling up'",
+    "detector": "the detector's name: source_vanished, change_burst, slow_run, storage_shrink, "
+    "versions_falling, quota or unverified",
+    "message_type": "Anomaly, Performance Warning (slow_run) or Storage Warning (quota)",
+    "severity": "warning or critical",
+    "metric": "what was measured, e.g. 'bytes uploaded', 'files examined'",
+    "value": "the run's value, in the metric's unit, e.g. '40.0 GiB'",
+    "normal_value": "the job's usual value (median of recent runs)",
+    "normal_range": "the job's normal range, e.g. '150.2 MiB – 310.9 MiB'",
+    "days_until_full": "storage: days until the destination is full at the recent rate",
+}
+
+# Messages about the monitor itself (notifications/watch.py): no job, no run.
+SYSTEM_VARIABLES: dict[str, str] = {
+    "message_type": "Connection Error (channel_failing) or System Health",
+    "channel_name": "channel_failing: the channel that keeps failing",
+    "channel_kind": "channel_failing: its kind (ntfy, email, webhook, apprise)",
+    "failures": "channel_failing: failed attempts in a row",
+    "last_error": "channel_failing: the last error, as the channel reported it",
+    "failing_since": "channel_failing: its last successful delivery (UTC)",
+    "dead": "channel_failing: 'yes' when a message could not be delivered at all",
+    "queue": "system_health: messages waiting to be sent",
+    "dead_deliveries": "system_health: messages that could not be delivered",
+    "database_size": "system_health: the database's size",
+    "last_report": "system_health: when the latest report arrived, e.g. '2 hours ago'",
+    "jobs_overdue": "system_health: jobs that are overdue",
+    "jobs_total": "system_health: jobs watched",
+    "failing_channels": "system_health: channels reported failing, or 'none'",
+    "job_url": "link to the dashboard",
+}
+
 # A summary is about every job at once, so it has variables of its own.
 SUMMARY_VARIABLES: dict[str, str] = {
     "jobs_ok": "jobs whose latest run succeeded and that are on time",
     "jobs_warning": "jobs whose latest run ended with warnings",
     "jobs_failed": "jobs whose latest run failed (Error or Fatal)",
     "jobs_overdue": "jobs that are overdue",
-    "summary_text": "the failed, overdue and warning jobs, one per line, with links",
+    "jobs_anomaly": "jobs whose latest run (or storage) was flagged as an anomaly",
+    "summary_text": "the failed, overdue, anomalous and warning jobs, one per line, with links",
     "dashboard_url": "link to the dashboard",
 }
 
 RUN_KINDS = ("success", "warning", "error", "fatal")
 MONITOR_KINDS = ("overdue", "reminder", "escalation", "recovered")
-KINDS = (*RUN_KINDS, *MONITOR_KINDS, "summary", "test")
+ANOMALY_KINDS = ("anomaly", "storage")
+SYSTEM_KINDS = ("channel_failing", "system_health")
+KINDS = (*RUN_KINDS, *MONITOR_KINDS, *ANOMALY_KINDS, *SYSTEM_KINDS, "summary", "test")
 CHANNEL_KINDS = ("", "email", "ntfy", "webhook", "apprise")  # "" = every channel
 FORMATS = ("plain", "markdown", "html")
 _RUN_ONLY = {
@@ -125,19 +162,23 @@ _RUN_ONLY = {
     "run_url",
     "exception",
 }
-_BLANK = dict.fromkeys([*VARIABLES, *SUMMARY_VARIABLES], "")
+_BLANK = dict.fromkeys([*VARIABLES, *SUMMARY_VARIABLES, *ANOMALY_VARIABLES, *SYSTEM_VARIABLES], "")
 
 
 def allowed_variables(kind: str) -> list[str]:
     if kind == "summary":
         return sorted([*SUMMARY_VARIABLES, "event_kind"])
+    if kind in ANOMALY_KINDS:
+        return sorted([*VARIABLES, *ANOMALY_VARIABLES])
+    if kind in SYSTEM_KINDS:
+        return sorted([*SYSTEM_VARIABLES, "event_kind"])
     if kind in RUN_KINDS or kind in ("test", "recovered"):
         return sorted(VARIABLES)
     return sorted(set(VARIABLES) - _RUN_ONLY)
 
 
 def describe_variables(kind: str) -> dict[str, str]:
-    every = VARIABLES | SUMMARY_VARIABLES
+    every = VARIABLES | SUMMARY_VARIABLES | ANOMALY_VARIABLES | SYSTEM_VARIABLES
     return {name: every[name] for name in allowed_variables(kind)}
 
 
@@ -214,6 +255,38 @@ DEFAULTS: dict[str, ResolvedTemplate] = {
         "{backup_name} on {server_alias} ran again ({status}) after being overdue for "
         "{overdue_for}.\n\n{run_url}",
     ),
+    "anomaly": ResolvedTemplate(
+        "🔍 {backup_name} on {server_alias}: {anomaly}",
+        "{message_type} ({severity}): {anomaly} in {backup_name} on {server_alias}.\n"
+        "{% if normal_range %}\n{{ metric | capitalize }}: {{ value }}, normal "
+        "{{ normal_range }}.\n{% endif %}\n"
+        "Run of {backup_date}. If this was expected, mark it so on the job's page.\n\n"
+        "{run_url}",
+    ),
+    "storage": ResolvedTemplate(
+        "💾 {backup_name} on {server_alias}: destination filling up",
+        "The destination of {backup_name} on {server_alias} "
+        "{% if days_until_full != '' %}will be full in about {{ days_until_full }} days at "
+        "the recent rate{% else %}reported a quota problem{% endif %}: {value} free "
+        "{normal_range}, {storage_size} used by the backup.\n\n{job_url}",
+    ),
+    "channel_failing": ResolvedTemplate(
+        "📡 Connection Error: channel {channel_name} is failing",
+        "duplistatus cannot deliver through {channel_name} ({channel_kind}): "
+        "{failures} failed attempts in a row"
+        "{% if dead %}, and a message could not be delivered at all{% endif %}.\n"
+        "{% if failing_since %}Last delivered {{ failing_since }}.\n{% endif %}"
+        "{% if last_error %}\n{{ last_error }}\n{% endif %}"
+        "\nYou get this through your other channels. See the delivery log: {job_url}",
+    ),
+    "system_health": ResolvedTemplate(
+        "🩺 System Health: {jobs_overdue} overdue, {queue} waiting, {dead_deliveries} dead",
+        "duplistatus watches {jobs_total} jobs; {jobs_overdue} overdue.\n"
+        "Latest report: {last_report}.\n"
+        "Messages waiting: {queue}; not deliverable: {dead_deliveries}; "
+        "failing channels: {failing_channels}.\n"
+        "Database: {database_size}.\n\n{job_url}",
+    ),
     "summary": ResolvedTemplate(
         "Backups: {jobs_ok} ok, {jobs_warning} warning, {jobs_failed} failed, "
         "{jobs_overdue} overdue",
@@ -260,6 +333,16 @@ _NTFY_BODIES: dict[str, str] = {
     "\n\n[Open the job]({job_url})",
     "recovered": "**{backup_name}** on **{server_alias}** ran again ({status}) after being "
     "overdue for {overdue_for}.\n\n[Open the run]({run_url})",
+    "anomaly": "**{message_type}** ({severity}): **{anomaly}** in **{backup_name}** on "
+    "**{server_alias}**.\n"
+    "{% if normal_range %}\n{{ metric | capitalize }}: **{{ value }}**, normal "
+    "{{ normal_range }}.\n{% endif %}\n"
+    "Run of {backup_date}. If this was expected, mark it so on the job's page.\n\n"
+    "[Open the run]({run_url})",
+    "storage": "The destination of **{backup_name}** on **{server_alias}** "
+    "{% if days_until_full != '' %}will be full in about **{{ days_until_full }} days** at "
+    "the recent rate{% else %}reported a quota problem{% endif %}: {value} free "
+    "{normal_range}, {storage_size} used by the backup.\n\n[Open the job]({job_url})",
     "summary": "{summary_text}\n\n[Open the dashboard]({dashboard_url})",
     "test": "This is a **test** from duplistatus. If you can read it, this channel works.",
 }
@@ -275,6 +358,8 @@ _COLOURS = {
     "reminder": "#bc4c00",
     "summary": "#0969da",
     "test": "#0969da",
+    "anomaly": "#9a6700",
+    "storage": "#bc4c00",
 }
 _PRE = (
     '<pre style="white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;'
@@ -379,6 +464,26 @@ _EMAIL_BODIES: dict[str, str] = {
         "overdue for {overdue_for}.",
         [],
         link=("{run_url}", "Open the run"),
+    ),
+    "anomaly": _email(
+        "anomaly",
+        "{message_type} ({severity}): <b>{anomaly}</b> in <b>{backup_name}</b> on "
+        "<b>{server_alias}</b>. If this was expected, mark it so on the job's page.",
+        [
+            ("Measured", "{metric}"),
+            ("This run", "<b>{value}</b>"),
+            ("Normal", "{normal_range}"),
+            ("Began", "{backup_date}"),
+        ],
+        link=("{run_url}", "Open the run"),
+    ),
+    "storage": _email(
+        "storage",
+        "The destination of <b>{backup_name}</b> on <b>{server_alias}</b> "
+        "{% if days_until_full != '' %}will be full in about <b>{{ days_until_full }} days</b> "
+        "at the recent rate{% else %}reported a quota problem{% endif %}.",
+        [("Free", "{value} {normal_range}"), ("Used by the backup", "{storage_size}")],
+        link=("{job_url}", "Open the job"),
     ),
     "summary": _email(
         "summary",
@@ -1327,6 +1432,52 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
     if kind in ("overdue", "reminder", "escalation"):
         for name in _RUN_ONLY:
             values[name] = ""
+    if kind == "anomaly":
+        values.update(
+            status="Anomaly",
+            uploaded_size="40.0 GiB",
+            anomaly="change burst",
+            detector="change_burst",
+            message_type="Anomaly",
+            severity="critical",
+            metric="bytes uploaded",
+            value="40.0 GiB",
+            normal_value="210.3 MiB",
+            normal_range="80.1 MiB – 1.1 GiB",
+            days_until_full="",
+        )
+    if kind == "storage":
+        values.update(
+            status="Storage Warning",
+            anomaly="destination filling up",
+            detector="quota",
+            message_type="Storage Warning",
+            severity="warning",
+            metric="free space",
+            value="61.2 GiB",
+            normal_value="",
+            normal_range="of 1.0 TiB",
+            days_until_full=9,
+        )
+    if kind in SYSTEM_KINDS:
+        values = {
+            "event_kind": kind,
+            "message_type": "Connection Error" if kind == "channel_failing" else "System Health",
+            "channel_name": "Phone",
+            "channel_kind": "ntfy",
+            "failures": 6,
+            "last_error": "HTTP 502 from https://ntfy.example/backups",
+            "failing_since": "2026-03-02 01:10 UTC",
+            "dead": "",
+            "queue": 3,
+            "dead_deliveries": 1,
+            "database_size": "412.3 MiB",
+            "last_report": "12 minutes ago",
+            "jobs_overdue": 1,
+            "jobs_total": 42,
+            "failing_channels": "Phone",
+            "job_url": f"{base_url}/",
+        }
     if kind == "summary":
         values = {
             "event_kind": "summary",
@@ -1334,6 +1485,7 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             "jobs_warning": 1,
             "jobs_failed": 1,
             "jobs_overdue": 1,
+            "jobs_anomaly": 0,
             "summary_text": (
                 f"Failed:\nOffice NAS / Documents — Error {base_url}/jobs/1\n\n"
                 f"Overdue:\nlaptop / Photos — overdue {base_url}/jobs/2\n\n"

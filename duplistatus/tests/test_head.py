@@ -64,6 +64,7 @@ def everything(client, admin_client, api_token) -> dict[str, object]:
         "template_id": template["id"],
         "group_id": DeviceGroup.objects.get().pk,
         "delivery_id": Delivery.objects.values_list("pk", flat=True).first() or 1,
+        "event_id": 1,
         "token_id": ApiToken.objects.get().pk,
         "user_id": admin_client.session["_auth_user_id"],
         "language": "en",

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1]
-LOWER_LAYERS = ["monitoring", "notifications", "ingest", "backups", "api", "web", "accounts"]
+LOWER_LAYERS = [
+    "monitoring",
+    "notifications",
+    "anomaly",
+    "ingest",
+    "backups",
+    "api",
+    "web",
+    "accounts",
+]
 
 
 def imported_modules(source: Path) -> set[str]:

@@ -91,6 +91,8 @@ class ListedJob:
     last_duration: float | None
     last_exception: str | None
     duplicati_next: datetime | None
+    # The detectors that flagged its latest run or its storage (anomaly/check.py).
+    anomalies: list[str]
     server: Server = field(init=False)
 
 
@@ -167,6 +169,7 @@ class Summary:
     servers: int = 0
     runs: int = 0
     failing: int = 0
+    anomalies: int = 0  # jobs whose latest run or storage was flagged
     storage: int = 0
     uploaded: int = 0
     states: Counter[str] = field(default_factory=Counter)
@@ -187,6 +190,7 @@ def summarize(all_rows: list[Row]) -> Summary:
         summary.statuses[job.last_status or "Unknown"] += 1
         summary.runs += job.run_count
         summary.failing += row.failing
+        summary.anomalies += bool(job.anomalies)
         summary.storage += job.storage or 0
         summary.uploaded += job.bytes_uploaded_total
         if job.last_run_at and (
@@ -220,7 +224,7 @@ class Query:
 
     q: str = ""
     state: str = ""
-    status: str = ""  # a run status, or "failing" for Error and Fatal
+    status: str = ""  # a run status, "failing" for Error and Fatal, "anomaly" for flagged
     server: int | None = None
     sort: str = "attention"
     desc: bool = False
@@ -233,7 +237,7 @@ class Query:
             q=params.get("q", "").strip()[:200],
             state=params.get("state", "") if params.get("state") in STATES else "",
             status=params.get("status", "")
-            if params.get("status") in (*STATUSES, "failing")
+            if params.get("status") in (*STATUSES, "failing", "anomaly")
             else "",
             server=int(server) if server.isdigit() else None,
             sort=sort if sort in SORTS else "attention",
@@ -254,7 +258,9 @@ def select(all_rows: list[Row], query: Query) -> list[Row]:
         status = row.job.last_status or "Unknown"
         if query.status == "failing" and not row.failing:
             continue
-        if query.status not in ("", "failing") and status != query.status:
+        if query.status == "anomaly" and not row.job.anomalies:
+            continue
+        if query.status not in ("", "failing", "anomaly") and status != query.status:
             continue
         if query.server is not None and row.job.server_id != query.server:
             continue

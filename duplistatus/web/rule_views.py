@@ -120,6 +120,7 @@ def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
             inherited_from=ORIGINS[above.origins[name]],
         )
         for name in rules.RULE_FIELDS
+        if name in LABELS  # the anomaly detectors' settings: through the API
     ]
 
 

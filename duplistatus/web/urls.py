@@ -36,6 +36,7 @@ urlpatterns = [
     path("runs/<int:run_id>", views.run_page, name="run"),
     path("jobs/<int:pk>/schedule", views.schedule, {"kind": "job"}, name="job-schedule"),
     path("jobs/<int:pk>/pause", views.pause, {"kind": "job"}, name="job-pause"),
+    path("anomalies/<int:event_id>/expected", views.run_expected, name="anomaly-expected"),
     path("servers/<int:pk>/schedule", views.schedule, {"kind": "server"}, name="server-schedule"),
     path("servers/<int:pk>/pause", views.pause, {"kind": "server"}, name="server-pause"),
     path("jobs/<int:pk>/rules", rule_views.target_rules, {"kind": "job"}, name="job-rules"),

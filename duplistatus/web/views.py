@@ -4,6 +4,7 @@ history.py, change settings through forms.py, and render."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 
 from duplistatus import clock
 from duplistatus.accounts.roles import admin_required, login_required
-from duplistatus.backups.models import BackupJob, BackupRun, Collection, Reminder, Server
+from duplistatus.backups.models import BackupJob, BackupRun, Collection, Event, Reminder, Server
 from duplistatus.maintenance.details import ServerDetailsIn, save_details
 from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
@@ -178,6 +179,7 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
             "sections": run_details.sections(run.data),
             "newer": newer,
             "older": older,
+            "anomalies": _anomalies_of(run),
         },
     )
 
@@ -185,9 +187,12 @@ def run_page(request: HttpRequest, run_id: int) -> HttpResponse:
 @login_required
 def job_metrics(request: HttpRequest, job_id: int) -> JsonResponse:
     job = get_object_or_404(BackupJob, pk=job_id)
-    data = history.series(
-        job.runs.all(), request.GET.get("range", ""), clock.now(), {job.pk: job.name}
-    )
+    from duplistatus.anomaly import check as anomaly
+
+    now = clock.now()
+    data = history.series(job.runs.all(), request.GET.get("range", ""), now, {job.pk: job.name})
+    # Each metric's normal band and the runs flagged outside it (anomaly/check.py).
+    data.update(anomaly.chart_marks(job, now))
     return JsonResponse(data)
 
 
@@ -247,6 +252,32 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     forms.save(request, target, ScheduleSettingsIn(paused_until=until), action="pause")
     messages.success(request, "Monitoring resumed." if until is None else "Monitoring paused.")
     return _page_of(target)
+
+
+def _anomalies_of(run: BackupRun) -> list[dict[str, Any]]:
+    """What the anomaly detectors found in this run, in words, for the run page."""
+    from duplistatus.anomaly import words
+
+    found = Event.objects.filter(run=run, kind__in=[Event.Kind.ANOMALY, Event.Kind.STORAGE])
+    return [{"event": event, **words.variables(event.details)} for event in found.order_by("id")]
+
+
+@require_POST
+@admin_required
+def run_expected(request: HttpRequest, event_id: int) -> HttpResponse:
+    """The user says a flagged run was expected: it counts as normal from now on."""
+    from duplistatus.anomaly import check as anomaly
+
+    event = get_object_or_404(Event.objects.select_related("job"), pk=event_id, kind="anomaly")
+    anomaly.mark_expected(event, by=request.user.get_username())
+    audit.record(
+        request,
+        "anomaly.expected",
+        f"run {event.run_id} of job {event.job_id} ({event.job.name})",
+        {"expected": {"from": False, "to": True}, "detector": event.details.get("detector")},
+    )
+    messages.success(request, "Marked as expected: this run now counts as normal.")
+    return redirect("web:run", event.run_id) if event.run_id else redirect("web:job", event.job_id)
 
 
 @require_POST

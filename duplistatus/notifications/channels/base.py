@@ -58,6 +58,10 @@ EventKind = Literal[
     "reminder",
     "escalation",
     "recovered",
+    "anomaly",
+    "storage",
+    "channel_failing",
+    "system_health",
     "summary",
     "test",
 ]

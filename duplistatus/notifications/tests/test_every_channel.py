@@ -16,7 +16,7 @@ import pytest
 from conftest import CORPUS
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event, Server
-from duplistatus.notifications import messages, outbox, summary
+from duplistatus.notifications import messages, outbox, summary, watch
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
@@ -104,6 +104,36 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
             created_at=now,
             details={"overdue_since": (now - timedelta(hours=3)).isoformat(), "status": "Error"},
         )
+    for kind, details in (
+        (
+            "anomaly",
+            {
+                "detector": "change_burst",
+                "metric": "bytes_uploaded",
+                "value": 40 << 30,
+                "low": 80e6,
+                "high": 1.1e9,
+                "normal": 210e6,
+                "severity": "critical",
+                "message_type": "Anomaly",
+            },
+        ),
+        (
+            "storage",
+            {
+                "detector": "quota",
+                "metric": "free_space",
+                "value": 61 << 30,
+                "low": None,
+                "high": 1 << 40,
+                "normal": None,
+                "severity": "warning",
+                "message_type": "Storage Warning",
+                "days_left": 9.2,
+            },
+        ),
+    ):
+        Event.objects.create(kind=kind, job=job, run=job.last_run, created_at=now, details=details)
     channels = list(Channel.objects.all())
     events = Event.objects.select_related("job__server", "run").order_by("id")
     for event in events:
@@ -114,6 +144,9 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
             ).save()
     events.update(processed_at=now)
     assert summary.send_due_summaries(now) == len(channels)
+    # Messages about the monitor itself (watch.py), to every channel.
+    watch._to_every_channel("channel_failing", watch.failing_values(channels[0], True), now)
+    watch._to_every_channel("system_health", watch.health_values(now), now)
     for channel in channels:
         assert outbox.send_test(channel).status == "sent"
     while outbox.send_due(now, limit=1000).total:

@@ -65,6 +65,9 @@ def test_journey(page: Page, admin, fleet_loaded):
 
     page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Documents").click()
     expect(page.locator(".charts canvas")).to_have_count(5)
+    # The job's normal bands (anomaly detection's baselines) are drawn on its charts.
+    expect(page.locator(".charts figure[data-band-low]")).to_have_count(3)
+    expect(page.locator(".charts figcaption").first).to_contain_text("normal")
     expect(page.get_by_text("in use")).to_be_visible()  # the learned schedule applies
     page.get_by_label("Interval").fill("12h")
     page.get_by_label("Grace (minutes)").fill("30")

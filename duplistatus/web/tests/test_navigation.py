@@ -31,6 +31,7 @@ NOT_PAGES = {
     "web:server-metrics",
     "web:job-schedule",
     "web:job-pause",
+    "web:anomaly-expected",  # a form on a run page (a fleet has no flagged run)
     "web:job-rules",
     "web:server-schedule",
     "web:server-pause",

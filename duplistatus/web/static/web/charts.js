@@ -25,6 +25,37 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
   }
 
+  // A job's normal band (shaded) and its flagged runs (circled), from anomaly/check.py's
+  // chart_marks; drawn on the job's chart only (a server's charts have a line per job).
+  function marks(band, flagged, xs, values, color) {
+    return {
+      hooks: {
+        draw: [function (u) {
+          var ctx = u.ctx, box = u.bbox, ratio = window.devicePixelRatio || 1;
+          ctx.save();
+          if (band) {
+            var top = Math.max(box.top, u.valToPos(band.high, "y", true));
+            var bottom = Math.min(box.top + box.height, u.valToPos(band.low, "y", true));
+            if (bottom > top) {
+              ctx.fillStyle = "rgba(37, 99, 235, 0.12)";
+              ctx.fillRect(box.left, top, box.width, bottom - top);
+            }
+          }
+          ctx.strokeStyle = color;
+          ctx.lineWidth = 2 * ratio;
+          (flagged || []).forEach(function (x) {
+            var i = xs.indexOf(x);
+            if (i < 0 || values[i] == null) return;
+            ctx.beginPath();
+            ctx.arc(u.valToPos(x, "x", true), u.valToPos(values[i], "y", true), 6 * ratio, 0, 2 * Math.PI);
+            ctx.stroke();
+          });
+          ctx.restore();
+        }],
+      },
+    };
+  }
+
   function draw(container, data) {
     charts.forEach(function (chart) { chart.destroy(); });
     charts = [];
@@ -41,7 +72,16 @@
       figure.setAttribute("role", "img");
       figure.setAttribute("aria-label", metric.label + " per run");
       var caption = document.createElement("figcaption");
+      var single = data.jobs.length === 1 && data.bands !== undefined;
+      var band = single ? data.bands[metric.name] : null;
+      var flagged = single ? (data.flagged[metric.name] || []) : [];
       caption.textContent = metric.label;
+      if (band) {
+        caption.textContent += " · normal " + human(band.low, metric.unit) + " – " + human(band.high, metric.unit);
+        figure.dataset.bandLow = band.low;
+        figure.dataset.bandHigh = band.high;
+      }
+      if (flagged.length) figure.dataset.flagged = flagged.length;
       figure.appendChild(caption);
       container.appendChild(figure);
       var axis = { stroke: ink, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
@@ -51,6 +91,7 @@
         legend: { show: data.jobs.length > 1, live: false },
         cursor: { points: { size: 6 } },
         scales: { x: { time: true } },
+        plugins: single ? [marks(band, flagged, aligned[0], aligned[1], cssVar("--bad") || "#dc2626")] : [],
         axes: [
           axis,
           Object.assign({}, axis, {
