@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
 from duplistatus import clock
+from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, login_required
 from duplistatus.backups.models import BackupJob, BackupRun, Collection, Event, Reminder, Server
 from duplistatus.maintenance.details import ServerDetailsIn, save_details
