@@ -20,14 +20,25 @@ from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
 from . import board, forms, history, rule_views, run_details
 
+JOB_RECENT_RUNS = 30  # the strip of results on a job's page
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 # The schedule forms leave the pause to its own buttons (see pause()).
 FORM_FIELDS = {name for name in SETTING_FIELDS if name != "paused_until"}
 WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
 REMINDERS = [value for value, _ in Reminder.choices]
+# The dashboard's tiles and health filter, most urgent first; a tile filters by its health.
+HEALTH_TILES = (
+    ("failing", "failing"),
+    ("overdue", "overdue"),
+    ("late", "late"),
+    ("warning", "with warnings"),
+    ("ok", "OK"),
+    ("paused", "paused or off"),
+    ("unknown", "unknown"),
+)
 SORT_COLUMNS = (
-    ("state", "State"),
+    ("health", "Health"),
     ("server", "Server"),
     ("job", "Job"),
     ("status", "Last status"),
@@ -57,13 +68,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     found = board.select(all_rows, query)
     page = Paginator(found, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     servers = board.servers(all_rows)
+    view = "cards" if request.GET.get("view") == "cards" else "table"
+    urgent, urgent_count = board.needs_a_look(all_rows)
     context = {
         "summary": board.summarize(all_rows),
         "query": query,
         "page": page,
+        "recent": board.recent_runs([row.job.pk for row in page]),
+        "groups": board.by_server(list(page), board.server_healths(all_rows))
+        if view == "cards"
+        else [],
+        "urgent": urgent,
+        "urgent_count": urgent_count,
         "found": len(found),
         "servers": servers,
-        "view": "cards" if request.GET.get("view") == "cards" else "table",
+        "view": view,
+        "tiles": HEALTH_TILES,
         "states": board.STATES,
         "statuses": board.STATUSES,
         "sort_columns": SORT_COLUMNS,
@@ -108,6 +128,8 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
                 BackupRun.objects.filter(server=server), request.GET.get("page")
             ),
             "job_names": {row.job.pk: row.job.name for row in rows},
+            "recent": board.recent_runs([row.job.pk for row in rows]),
+            "health": board.server_healths(rows).get(server.pk, "unknown"),
             "settings": forms.own_settings(server),
             "errors": {},
             **_form_context(),
@@ -131,6 +153,7 @@ def job_page(
             "row": row,
             "job": row.job,
             "schedule": _schedule_facts(row),
+            "recent": board.recent_runs([row.job.pk], JOB_RECENT_RUNS)[row.job.pk],
             "history": history.page(row.job.runs.all(), request.GET.get("page")),
             "settings": forms.posted(request.POST) if errors else forms.own_settings(row.job),
             "errors": errors or {},
