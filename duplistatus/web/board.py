@@ -243,9 +243,7 @@ class Query:
 
     @property
     def filtered(self) -> bool:
-        return bool(
-            self.q or self.state or self.health or self.status or self.server is not None
-        )
+        return bool(self.q or self.state or self.health or self.status or self.server is not None)
 
 
 def select(all_rows: list[Row], query: Query) -> list[Row]:
@@ -324,18 +322,17 @@ def recent_runs(job_ids: list[int], count: int = RECENT_RUNS) -> dict[int, list[
     found: dict[int, list[RecentRun]] = {pk: [] for pk in job_ids}
     if not job_ids or count <= 0:
         return found
-    parts, params = [], []
+    # Compiled once (the job's id is its only parameter), repeated for each job.
+    sql, params = (
+        BackupRun.objects.filter(job_id=0)
+        .order_by("-begin_time", "-id")
+        .values_list(*RECENT_COLUMNS)[:count]
+        .query.sql_with_params()
+    )
+    assert params == (0,), params  # the only parameter is the job's id
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS recent{i}" for i in range(len(job_ids)))
     with connection.cursor() as cursor:
-        for i, pk in enumerate(job_ids):
-            sql, part_params = (
-                BackupRun.objects.filter(job_id=pk)
-                .order_by("-begin_time", "-id")
-                .values_list(*RECENT_COLUMNS)[:count]
-                .query.sql_with_params()
-            )
-            parts.append(f"SELECT * FROM ({sql}) AS recent{i}")
-            params.extend(part_params)
-        cursor.execute(" UNION ALL ".join(parts), params)
+        cursor.execute(union, job_ids)
         rows = cursor.fetchall()
     to_datetime = _datetime_converter()
     for pk, job_id, status, begin, duration, size in rows:

@@ -91,9 +91,9 @@ def series(
         runs = runs.filter(begin_time__gte=now - timedelta(days=days))
     columns = [column for _, _, column, _ in METRICS]
     rows = list(
-        runs.order_by("-begin_time").values_list(
-            "job_id", "begin_time", "status", *columns
-        )[:MAX_POINTS]
+        runs.order_by("-begin_time").values_list("job_id", "begin_time", "status", *columns)[
+            :MAX_POINTS
+        ]
     )
     by_job: dict[int, dict[str, list[Any]]] = {}
     for job_id, begin, status, *values in reversed(rows):

@@ -289,7 +289,21 @@ def test_phone_layout(browser, live_url, admin, fleet_loaded):
     expect(page.locator("table.jobs tbody tr")).to_have_count(6)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways"
+    # Every row says which server its job is on, and the first job is above the fold.
+    for row in page.locator("table.jobs tbody tr").all():
+        expect(row.locator(".on-phone")).to_be_visible()
+    expect(page.locator("table.jobs tbody tr").first.locator(".on-phone")).to_contain_text(
+        "office-pc"
+    )
+    first = page.locator("table.jobs tbody tr").first.bounding_box()
+    assert first and first["y"] + first["height"] <= 800, f"first job at {first}"
     shoot(page, "phone")
+    # A job's page: dates in its history stay on one line.
+    page.goto(f"/jobs/{BackupJob.objects.get(server__name='nas', name='Photos').pk}")
+    started = page.locator("table.runs tbody time").first
+    line = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 22")
+    box = started.bounding_box()
+    assert box and box["height"] < 1.5 * line, f"a date wraps: {box}"
     # Settings pages too: wide tables scroll inside their box, the page itself does not.
     photos = BackupJob.objects.get(server__name="nas", name="Photos")
     for path in (
@@ -328,7 +342,8 @@ def axe_violations(page: Page) -> list[str]:
     if not AXE.is_file():
         pytest.fail("axe-core missing: run `npm ci` (it is a dev dependency)")
     if not page.evaluate("() => !!window.axe"):
-        page.evaluate(AXE.read_text())  # through the DevTools protocol: the page's CSP allows no inline script
+        # Through the DevTools protocol: the page's CSP allows no inline script tag.
+        page.evaluate(AXE.read_text())
     return page.evaluate(AXE_RUN)
 
 
