@@ -217,6 +217,97 @@ def test_template_editor_previews_as_you_type(page: Page, admin):
     expect(page.get_by_role("rowheader", name="1 (current)")).to_be_visible()
 
 
+def test_dashboard_at_a_glance(page: Page, admin, fleet_loaded):
+    """Health before schedule (a failing job on time is not OK), tiles that filter, headers
+    that show their sort, strips of recent runs whose popups the keyboard reaches, cards
+    grouped by server with the server's worst health."""
+    sign_in(page)
+    page.evaluate("window.notReloaded = true")
+    documents = page.locator("tr", has=page.get_by_role("rowheader", name="Documents"))
+    expect(documents.locator(".c-health .badge")).to_have_text("Failing")
+    look = page.get_by_role("region", name=re.compile("Needs a look"))
+    expect(look).to_contain_text("System")
+    expect(look).to_contain_text("overdue since")
+    expect(look).to_contain_text("Documents")
+
+    # Tiles filter when clicked, and say which one is on.
+    page.locator(".tile.t-failing").click()
+    expect(page).to_have_url(re.compile(r"\?health=failing"))
+    expect(page.locator("table.jobs tbody tr")).to_have_count(3)
+    expect(page.locator("table.jobs tbody .c-health .badge")).to_have_text(["Failing"] * 3)
+    expect(page.locator(".tile.t-failing")).to_have_attribute("aria-current", "true")
+    page.locator(".tile.t-ok").click()
+    expect(page.locator("table.jobs tbody tr")).to_have_count(1)
+    expect(page.locator("table.jobs tbody .c-job a")).to_have_text(["Photos"])
+    page.locator(".tile").first.click()
+    expect(page.locator("table.jobs tbody tr")).to_have_count(6)
+
+    # Sortable headers show it, and their direction once sorted.
+    job_header = page.get_by_role("columnheader", name="Job")
+    marker = "(el) => getComputedStyle(el.querySelector('a'), '::after').content"
+    assert "↕" in job_header.evaluate(marker)
+    job_header.get_by_role("link").click()
+    expect(job_header).to_have_attribute("aria-sort", "ascending")
+    assert "▲" in job_header.evaluate(marker)
+    names = page.locator("table.jobs tbody .c-job a").all_inner_texts()
+    assert names == sorted(names, key=str.casefold)
+    job_header.get_by_role("link").click()
+    expect(job_header).to_have_attribute("aria-sort", "descending")
+    assert "▼" in job_header.evaluate(marker)
+
+    # The strip: one Tab stop, arrows move along it, the focused bar's popup shows.
+    strip = page.get_by_role("group", name="Recent runs of Documents")
+    newest = strip.locator(".bar").last
+    newest.focus()
+    expect(newest.locator(".tip")).to_be_visible()
+    expect(newest.locator(".tip")).to_contain_text("Error")
+    page.keyboard.press("ArrowLeft")
+    previous = strip.locator(".bar").nth(-2)
+    expect(previous).to_be_focused()
+    expect(previous.locator(".tip")).to_contain_text("Success")
+    assert previous.locator(".tip").bounding_box()["height"] > 5
+    shoot(page, "dashboard-strip")
+    assert page.evaluate("window.notReloaded") is True  # tiles and sorting swapped by htmx
+
+    page.get_by_label("Cards").check()
+    groups = page.locator("section.server-group")
+    expect(groups).to_have_count(4)
+    office = groups.filter(has=page.get_by_role("heading", name=re.compile("office-pc")))
+    expect(office.locator("h2 .badge")).to_have_text("Overdue")
+    expect(office.locator("li.card")).to_have_count(2)
+    shoot(page, "dashboard-cards")
+
+
+def test_job_page_starts_with_its_history(page: Page, admin, fleet_loaded):
+    """Summary, strip, charts (failed runs marked) and history come before the settings."""
+    sign_in(page)
+    documents = BackupJob.objects.get(name="Documents")
+    page.goto(f"/jobs/{documents.pk}")
+    expect(page.locator(".charts canvas")).to_have_count(5)
+    top = {
+        name: page.locator(selector).first.bounding_box()["y"]
+        for name, selector in (
+            ("strip", ".strip"),
+            ("charts", "#charts-h"),
+            ("history", "#history-h"),
+            ("settings", "#settings"),
+            ("schedule form", "#edit-h"),
+            ("rules", "text=Notification rules"),
+        )
+    }
+    assert top["strip"] < top["charts"] < top["history"] < top["settings"], top
+    assert top["settings"] <= min(top["schedule form"], top["rules"]), top
+    assert top["charts"] < 800, f"charts below the fold: {top}"
+    key = page.locator("[data-charts-marks]")
+    expect(key).to_be_visible()
+    expect(key).to_contain_text("failed (1)")
+    expect(page.locator("figure.chart").first).to_have_attribute(
+        "aria-label", re.compile("1 failed marked")
+    )
+    page.get_by_role("link", name="Schedule, pause and notifications").click()
+    expect(page).to_have_url(re.compile("#settings$"))
+
+
 def test_dashboard_updates_in_place_and_dark_mode(page: Page, admin, fleet_loaded):
     sign_in(page)
     page.evaluate("window.notReloaded = true")
@@ -273,7 +364,7 @@ def test_labels_and_keyboard(page: Page, admin, fleet_loaded):
     # From the search box, Tab walks through the filters; a job link opens with Enter.
     page.get_by_label("Search").focus()
     page.keyboard.press("Tab")
-    expect(page.get_by_label("State")).to_be_focused()
+    expect(page.get_by_label("Health")).to_be_focused()
     page.locator(f'a[href="/jobs/{photos.pk}"]').focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Photos", exact=True)).to_be_visible()
