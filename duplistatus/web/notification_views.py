@@ -259,6 +259,27 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     return redirect("web:settings-notifications")
 
 
+@require_POST
+@admin_required
+def channel_test_all(request: HttpRequest) -> HttpResponse:
+    """A test to every enabled channel, one after another; one line of result for each."""
+    results = []
+    for channel in Channel.objects.filter(enabled=True):
+        delivery = outbox.send_test(channel)
+        audit.record(request, "channel.test", _name(channel), {"status": delivery.status})
+        results.append((channel, delivery))
+    if not results:
+        messages.error(request, "No enabled channel to test.")
+    for channel, delivery in results:
+        text = f"Test to “{channel.name}”: {delivery.status} — "
+        text += delivery.detail or delivery.last_error or "no reply"
+        if delivery.status == Delivery.Status.SENT:
+            messages.success(request, text)
+        else:
+            messages.error(request, text)
+    return redirect("web:settings-notifications")
+
+
 @login_required
 def deliveries(request: HttpRequest) -> HttpResponse:
     rows = Delivery.objects.select_related("channel").order_by("-created_at", "-id")

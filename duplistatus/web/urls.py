@@ -42,6 +42,11 @@ urlpatterns = [
         name="settings-channel-delete",
     ),
     path(
+        "settings/notifications/channels/test",
+        notification_views.channel_test_all,
+        name="settings-channel-test-all",
+    ),
+    path(
         "settings/notifications/channels/<int:channel_id>/test",
         notification_views.channel_test,
         name="settings-channel-test",

@@ -7,8 +7,8 @@ import pytest
 
 from duplistatus import clock
 from duplistatus.accounts.models import AuditEntry
-from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.channels.base import EVENT_KINDS
+from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
 
 pytestmark = pytest.mark.django_db
@@ -340,3 +340,22 @@ def test_email_sender_name_from_the_form(admin_client):
     )
     assert response.status_code == 302, response.content.decode()
     assert Channel.objects.get(name="Mail").config["sender_name"] == "Backup watch"
+
+
+def test_test_all_channels(admin_client, http_peer):
+    add_ntfy(admin_client, http_peer)
+    Channel.objects.create(
+        kind="webhook",
+        name="Off",
+        enabled=False,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+        event_kinds=[],
+    )
+    assert (
+        "Test all enabled channels" in admin_client.get("/settings/notifications").content.decode()
+    )
+    response = admin_client.post("/settings/notifications/channels/test", follow=True)
+    html = response.content.decode()
+    assert "Test to “Phone”: sent" in html and "“Off”" not in html
+    assert len(http_peer.received) == 1
