@@ -9,6 +9,7 @@ urlpatterns = [
     path("servers/<int:server_id>", views.server_page, name="server"),
     path("servers/<int:server_id>/metrics", views.server_metrics, name="server-metrics"),
     path("servers/<int:server_id>/details", views.server_details, name="server-details"),
+    path("servers/<int:server_id>/reset", views.server_reset, name="server-reset"),
     path("jobs/<int:job_id>", views.job_page, name="job"),
     path("jobs/<int:job_id>/metrics", views.job_metrics, name="job-metrics"),
     path("runs/<int:run_id>", views.run_page, name="run"),
@@ -25,6 +26,11 @@ urlpatterns = [
     ),
     path("settings/monitoring", settings_views.monitoring, name="settings-monitoring"),
     path("settings/monitoring/jobs", settings_views.monitoring_bulk, name="settings-bulk"),
+    path(
+        "settings/monitoring/actions",
+        settings_views.monitoring_action,
+        name="settings-monitoring-action",
+    ),
     path("settings/notifications", notification_views.channels, name="settings-notifications"),
     path(
         "settings/notifications/channels/new",

@@ -254,6 +254,18 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
 
 @require_POST
 @admin_required
+def server_reset(request: HttpRequest, server_id: int) -> HttpResponse:
+    """Drop the server's own schedule settings: its jobs inherit the global defaults again
+    (a pause stays; it has its own buttons)."""
+    server = get_object_or_404(Server, pk=server_id)
+    values = ScheduleSettingsIn(**dict.fromkeys(FORM_FIELDS))
+    changes = forms.save(request, server, values, action="reset")
+    messages.success(request, "Server defaults reset." if changes else "Nothing to reset.")
+    return redirect("web:server", server.pk)
+
+
+@require_POST
+@admin_required
 def server_details(request: HttpRequest, server_id: int) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     before = {"alias": server.alias, "note": server.note}

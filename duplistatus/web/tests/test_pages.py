@@ -42,7 +42,7 @@ def test_a_failing_job_on_time_is_not_ok(admin_client, loaded):
     counted as failing and not as OK, and it is listed among what needs a look."""
     html = admin_client.get("/").content.decode()
     documents = next(row for row in html.split("<tr ")[1:] if ">Documents<" in row)
-    assert documents.startswith('class="h-failing"')
+    assert documents.startswith('class="h-failing" data-state="ok"')
     assert ">Documents<" in documents and ">Failing<" in documents and ">OK<" not in documents
     tiles = html[html.index('aria-label="Summary"') : html.index("</section>")]
     # Photos and Mail's warning aside, only nas/Photos is fine: failing are Documents and the
@@ -56,8 +56,8 @@ def test_a_failing_job_on_time_is_not_ok(admin_client, loaded):
     assert "Mail" not in look  # a warning is not urgent
 
     only_failing = admin_client.get("/?health=failing").content.decode()
-    assert only_failing.count('<tr class="h-failing">') == 3
-    assert '<tr class="h-ok">' not in only_failing
+    assert only_failing.count('<tr class="h-failing"') == 3
+    assert '<tr class="h-ok"' not in only_failing
 
 
 def test_dashboard_strips_show_the_last_runs(admin_client, loaded):

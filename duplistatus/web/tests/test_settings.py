@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,7 @@ def job(server: str, name: str) -> BackupJob:
 def dashboard_state(client, job: BackupJob) -> str:
     html = client.get(f"/?q={job.server.name}+{job.name}").content.decode()
     row = html.split(f'href="/jobs/{job.pk}"')[0].rsplit("<tr", 1)[1]
-    return row.split('class="st-')[1].split('"')[0].split()[0]
+    return row.split('data-state="')[1].split('"')[0]  # the schedule state, beside the health
 
 
 def test_job_schedule_form(admin_client, loaded):
@@ -195,3 +196,48 @@ def test_settings_page_lists_schedules_in_force(admin_client, loaded):
     assert "learned (100 %)" in html
     only_nas = admin_client.get("/settings/monitoring?q=nas").content.decode()
     assert only_nas.count('name="job" value=') == 2
+
+
+def test_actions_over_all_jobs(admin_client, loaded):
+    """Scan now, restart reminders, monitoring off and on for every job (not one page), and
+    the global defaults back to what a new installation has."""
+    from duplistatus.backups.models import FACTORY_DEFAULTS, BackupJob, MonitoringDefaults
+
+    url = "/settings/monitoring/actions"
+    page = admin_client.get("/settings/monitoring").content.decode()
+    assert "Scan for overdue jobs now" in page and "Reset the global defaults" in page
+
+    html = admin_client.post(url, {"action": "scan"}, follow=True).content.decode()
+    assert re.search(r"Scanned \d+ jobs: \d+ new alert", html), html[html.find("msg") - 50 :][:400]
+    html = admin_client.post(url, {"action": "reset_reminders"}, follow=True).content.decode()
+    assert "Reminders restarted from now for 1 overdue job(s)." in html
+
+    admin_client.post(url, {"action": "disable_all"})
+    assert set(BackupJob.objects.values_list("monitoring_enabled", flat=True)) == {False}
+    admin_client.post(url, {"action": "enable_all"})
+    assert set(BackupJob.objects.values_list("monitoring_enabled", flat=True)) == {True}
+
+    changed = MonitoringDefaults.load()
+    changed.grace_minutes, changed.interval, changed.reminder = 5, "2h", "never"
+    changed.save()
+    html = admin_client.post(url, {"action": "reset_defaults"}, follow=True).content.decode()
+    assert "Global defaults reset." in html
+    defaults = MonitoringDefaults.load()
+    assert all(getattr(defaults, k) == v for k, v in FACTORY_DEFAULTS.items())
+    assert defaults.interval == ""
+
+
+def test_server_reset_to_the_global_defaults(admin_client, loaded):
+    from duplistatus.backups.models import Server
+
+    nas = Server.objects.get(name="nas")
+    Server.objects.filter(pk=nas.pk).update(grace_minutes=90, interval="12h")
+    assert "Reset to the global defaults" in admin_client.get(f"/servers/{nas.pk}").content.decode()
+    response = admin_client.post(f"/servers/{nas.pk}/reset", follow=True)
+    assert "Server defaults reset." in response.content.decode()
+    nas.refresh_from_db()
+    assert (nas.grace_minutes, nas.interval) == (None, "")
+
+
+def test_viewers_cannot_run_the_actions(viewer_client):
+    assert viewer_client.post("/settings/monitoring/actions", {"action": "scan"}).status_code == 403
