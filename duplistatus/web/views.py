@@ -247,6 +247,9 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             messages.error(request, "Give the date and time the pause ends.")
             return _page_of(target)
         until = values.paused_until
+        if until <= clock.now():
+            messages.error(request, "Not paused: the pause must end in the future.")
+            return _page_of(target)
     forms.save(request, target, ScheduleSettingsIn(paused_until=until), action="pause")
     messages.success(request, "Monitoring resumed." if until is None else "Monitoring paused.")
     return _page_of(target)

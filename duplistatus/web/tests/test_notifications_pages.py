@@ -359,3 +359,14 @@ def test_test_all_channels(admin_client, http_peer):
     html = response.content.decode()
     assert "Test to “Phone”: sent" in html and "“Off”" not in html
     assert len(http_peer.received) == 1
+
+
+def test_an_invalid_server_url_is_refused_with_the_reason(admin_client):
+    response = admin_client.post(
+        "/settings/notifications/channels/new",
+        {"kind": "ntfy", "name": "Phone", "server_url": "ntfy dot sh", "topic": "backups"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "server URL must not contain spaces, e.g. https://ntfy.sh" in html
+    assert not Channel.objects.exists()

@@ -241,3 +241,16 @@ def test_server_reset_to_the_global_defaults(admin_client, loaded):
 
 def test_viewers_cannot_run_the_actions(viewer_client):
     assert viewer_client.post("/settings/monitoring/actions", {"action": "scan"}).status_code == 403
+
+
+def test_a_pause_in_the_past_is_refused_with_the_reason(admin_client, loaded):
+    system = job("office-pc", "System")
+    response = admin_client.post(
+        f"/jobs/{system.pk}/pause",
+        {"pause": "until", "paused_until": "2026-03-01T08:00", "tz": "UTC"},
+        follow=True,
+    )
+    assert "Not paused: the pause must end in the future." in response.content.decode()
+    system.refresh_from_db()
+    assert system.paused_until is None
+    assert not AuditEntry.objects.exists()
