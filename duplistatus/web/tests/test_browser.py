@@ -51,9 +51,9 @@ def shoot(page: Page, name: str) -> None:
 def test_journey(page: Page, admin, fleet_loaded):
     """Sign in, see the failed job, open its run, change the job's schedule, see it."""
     sign_in(page)
-    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    failing = page.locator("tr.h-failing", has=page.get_by_role("rowheader", name="Documents"))
     expect(failing.locator(".badge.r-error")).to_have_text("Error")
-    expect(page.locator("tr.st-overdue").first).to_contain_text("System")
+    expect(page.locator("tr.h-overdue").first).to_contain_text("System")
     expect(page.locator(".tile.t-overdue .n")).to_have_text("1")
     shoot(page, "dashboard")
 
@@ -90,7 +90,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, http_peer):
     log; then the job's next run, a success, reaches the phone by the rule."""
     deliver()  # the fleet's own events, from before there was anyone to tell
     sign_in(page)
-    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    failing = page.locator("tr.h-failing", has=page.get_by_role("rowheader", name="Documents"))
     failing.get_by_role("link", name=re.compile("ago")).click()
     expect(page.get_by_role("heading", name="Backup of Documents")).to_be_visible()
 
