@@ -112,7 +112,9 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
 
 
 @login_required
-def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
+def server_page(
+    request: HttpRequest, server_id: int, errors: dict[str, str] | None = None
+) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     rows = board.select(
         board.rows(BackupJob.objects.filter(server=server), clock.now()), board.Query()
@@ -130,11 +132,12 @@ def server_page(request: HttpRequest, server_id: int) -> HttpResponse:
             "job_names": {row.job.pk: row.job.name for row in rows},
             "recent": board.recent_runs([row.job.pk for row in rows]),
             "health": board.server_healths(rows).get(server.pk, "unknown"),
-            "settings": forms.own_settings(server),
-            "errors": {},
+            "settings": forms.posted(request.POST) if errors else forms.own_settings(server),
+            "errors": errors or {},
             **_form_context(),
             **rule_views.panel_context(server),
         },
+        status=400 if errors else 200,
     )
 
 
@@ -221,10 +224,10 @@ def schedule(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     target = _target(kind, pk)
     values, errors = forms.read(request.POST, only=FORM_FIELDS)
     if values is None:
-        messages.error(request, "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        messages.error(request, "Not saved: see the fields marked below.")
         if isinstance(target, BackupJob):
             return job_page(request, target.pk, errors=errors)
-        return _page_of(target)
+        return server_page(request, target.pk, errors=errors)
     changes = forms.save(request, target, values)
     messages.success(request, "Schedule saved." if changes else "Nothing changed.")
     return _page_of(target)

@@ -254,3 +254,24 @@ def test_a_pause_in_the_past_is_refused_with_the_reason(admin_client, loaded):
     system.refresh_from_db()
     assert system.paused_until is None
     assert not AuditEntry.objects.exists()
+
+
+def test_schedule_errors_all_at_once_beside_their_fields_in_plain_words(admin_client, loaded):
+    for path, form_url in (
+        (f"/jobs/{job('nas', 'Photos').pk}", f"/jobs/{job('nas', 'Photos').pk}/schedule"),
+        (
+            f"/servers/{job('nas', 'Photos').server_id}",
+            f"/servers/{job('nas', 'Photos').server_id}/schedule",
+        ),
+    ):
+        response = admin_client.post(
+            form_url, {"interval": "every day", "grace_minutes": "soon", "timezone": "Mars/Base"}
+        )
+        assert response.status_code == 400, path
+        html = response.content.decode()
+        assert "Not saved: see the fields marked below." in html
+        assert "write a number and a unit, e.g. 1D" in html  # the interval
+        assert "a whole number of minutes" in html  # the grace
+        assert html.count('class="error" role="alert"') >= 3  # the time zone's too
+        assert "position 1" not in html and "grace_minutes:" not in html
+        assert 'value="every day"' in html  # what was typed stays
