@@ -16,6 +16,8 @@ from duplistatus.backups.models import BackupJob, Event, MonitoringDefaults, Ser
 from duplistatus.maintenance.details import DETAIL_FIELDS, ServerDetailsIn, save_details
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
+from duplistatus.monitoring.health import HEALTHS
+from duplistatus.monitoring.health import health as health_of
 from duplistatus.monitoring.settings import (
     SETTING_FIELDS,
     DefaultsIn,
@@ -64,7 +66,14 @@ class JobOut(Schema):
     last_status: str | None
     run_count: int
     consecutive_failures: int
-    state: str = Field(description="ok | late | overdue | paused | disabled | unknown")
+    state: str = Field(
+        description="the schedule alone: ok | late | overdue | paused | disabled | unknown"
+    )
+    health: str = Field(
+        description="schedule and last results together, what to read first: "
+        "overdue | failing | late | warning | unknown | ok | paused "
+        "(a job on time whose last run failed is failing, never ok)"
+    )
     next_expected_at: datetime | None
     overdue_since: datetime | None
     paused_until: datetime | None
@@ -109,6 +118,7 @@ def job_out(job: BackupJob, schedule: plan.Schedule, now: datetime) -> JobOut:
         )
     reminder = schedule.reminder_period
     escalation = schedule.escalation_after
+    state = plan.state(schedule, monitor.watch_of(job), now=now)
     return JobOut(
         id=job.pk,
         server=ServerRef(id=job.server_id, name=job.server.name),
@@ -119,7 +129,8 @@ def job_out(job: BackupJob, schedule: plan.Schedule, now: datetime) -> JobOut:
         last_status=job.last_status or None,
         run_count=job.run_count,
         consecutive_failures=job.consecutive_failures,
-        state=plan.state(schedule, monitor.watch_of(job), now=now),
+        state=state,
+        health=health_of(state, job.last_status, job.consecutive_failures),
         next_expected_at=job.next_expected_at,
         overdue_since=job.overdue_since,
         paused_until=schedule.paused_until,
@@ -190,13 +201,22 @@ def patch_server(request: HttpRequest, server_id: int, body: ServerPatchIn) -> S
 
 @router.get("/jobs", response=list[JobOut], summary="All backup jobs with state and schedule")
 def list_jobs(
-    request: HttpRequest, server: int | None = None, state: str | None = None
+    request: HttpRequest,
+    server: int | None = None,
+    state: str | None = None,
+    health: str | None = None,
 ) -> list[JobOut]:
+    if health is not None and health not in HEALTHS:
+        raise HttpError(400, f"health must be one of: {', '.join(HEALTHS)}")
     jobs = BackupJob.objects.order_by("server__name", "name", "id")
     if server is not None:
         jobs = jobs.filter(server_id=server)
     out = _jobs_out(jobs)
-    return [job for job in out if state is None or job.state == state]
+    return [
+        job
+        for job in out
+        if (state is None or job.state == state) and (health is None or job.health == health)
+    ]
 
 
 @router.get("/jobs/{job_id}", response=JobOut, summary="One backup job")

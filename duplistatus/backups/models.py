@@ -88,6 +88,18 @@ class NotificationRules(models.Model):
         abstract = True
 
 
+# The global schedule defaults a new installation starts with ("reset to defaults" returns
+# to them); every other schedule setting starts empty.
+FACTORY_DEFAULTS: dict[str, Any] = {
+    "grace_minutes": 120,
+    "monitoring_enabled": True,
+    "reminder": "daily",
+    "escalation_after_minutes": 0,
+    "adopt_learned": True,
+    "min_learned_confidence": 0.8,
+}
+
+
 class MonitoringDefaults(ScheduleSettings, NotificationRules):
     """The global defaults (one row). Servers inherit these unless they set their own."""
 
@@ -105,15 +117,7 @@ class MonitoringDefaults(ScheduleSettings, NotificationRules):
         cached = _defaults_cache.get("row")
         if cached is not None and time.monotonic() - _defaults_cache["at"] < 1.0:
             return copy.copy(cached)
-        row, _ = cls.objects.get_or_create(
-            pk=1,
-            defaults={
-                "grace_minutes": 120,
-                "monitoring_enabled": True,
-                "reminder": "daily",
-                "escalation_after_minutes": 0,
-            },
-        )
+        row, _ = cls.objects.get_or_create(pk=1, defaults=FACTORY_DEFAULTS)
         _defaults_cache.update(row=copy.copy(row), at=time.monotonic())
         return row
 

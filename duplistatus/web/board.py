@@ -13,17 +13,20 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import F, QuerySet
 from django.db.models.functions import Substr
 
-from duplistatus.backups.models import BackupJob, MonitoringDefaults, Server
+from duplistatus.backups.models import BackupJob, BackupRun, MonitoringDefaults, Server
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
+from duplistatus.monitoring.health import FAILED, HEALTHS, NEEDS_A_LOOK, health, worst
 
 STATES = ("overdue", "late", "ok", "paused", "disabled", "unknown")
 STATUSES = ("Success", "Warning", "Error", "Fatal", "Unknown")
-FAILED = ("Error", "Fatal")
 EXCEPTION_SHOWN = 300  # characters of a failed run's exception the lists read
+RECENT_RUNS = 12  # runs in each job's strip of recent results
+NEEDS_A_LOOK_SHOWN = 8  # jobs in the dashboard's "needs a look" list
 
 
 # The latest run's figures the lists show, joined in from the job's `last_run`.
@@ -57,6 +60,7 @@ class ListedJob:
     bytes_uploaded_total: int
     last_run_id: int | None
     last_run_at: datetime | None
+    last_success_at: datetime | None
     # Its monitoring state (schedule.Watch) and the time its schedule steps from.
     next_expected_at: datetime | None
     overdue_since: datetime | None
@@ -105,23 +109,17 @@ class Row:
     schedule: plan.Schedule
     state: str
     failing: bool = field(init=False)
-    # Lower needs a look sooner: overdue, failing, late, warnings, never seen, fine.
+    # Schedule state and last results in one word (monitoring.health), what a person reads.
+    health: str = field(init=False)
+    # Lower needs a look sooner: the order of health.HEALTHS.
     attention: int = field(init=False)
 
     def __post_init__(self) -> None:
-        failing = self.job.last_status in FAILED
-        if self.state == "overdue":
-            attention = 0
-        elif failing:
-            attention = 1
-        elif self.state == "late":
-            attention = 2
-        elif self.job.last_status == "Warning":
-            attention = 3
-        else:
-            attention = {"unknown": 4, "ok": 5, "paused": 6, "disabled": 7}.get(self.state, 4)
-        object.__setattr__(self, "failing", failing)
-        object.__setattr__(self, "attention", attention)
+        job = self.job
+        found = health(self.state, job.last_status, job.consecutive_failures)
+        object.__setattr__(self, "failing", job.last_status in FAILED)
+        object.__setattr__(self, "health", found)
+        object.__setattr__(self, "attention", HEALTHS.index(found))
 
     @property
     def server(self) -> Server:
@@ -173,12 +171,17 @@ class Summary:
     storage: int = 0
     uploaded: int = 0
     states: Counter[str] = field(default_factory=Counter)
+    healths: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
     last_run_at: datetime | None = None
 
     @property
     def healthy(self) -> bool:
-        return not (self.failing or self.states["overdue"] or self.states["late"])
+        return not any(self.healths[name] for name in NEEDS_A_LOOK)
+
+    @property
+    def needing_a_look(self) -> int:
+        return sum(self.healths[name] for name in NEEDS_A_LOOK)
 
 
 def summarize(all_rows: list[Row]) -> Summary:
@@ -187,6 +190,7 @@ def summarize(all_rows: list[Row]) -> Summary:
     for row in all_rows:
         job = row.job
         summary.states[row.state] += 1
+        summary.healths[row.health] += 1
         summary.statuses[job.last_status or "Unknown"] += 1
         summary.runs += job.run_count
         summary.failing += row.failing
@@ -208,6 +212,7 @@ SORTS: dict[str, Any] = {
     "attention": lambda r: (r.attention, _text_key(str(r.server)), _text_key(r.job.name)),
     "server": lambda r: (_text_key(str(r.server)), _text_key(r.job.name)),
     "job": lambda r: (_text_key(r.job.name), _text_key(str(r.server))),
+    "health": lambda r: (r.attention, _text_key(str(r.server)), _text_key(r.job.name)),
     "state": lambda r: (STATES.index(r.state), r.attention),
     "status": lambda r: (r.job.last_status or "~", r.attention),
     # Missing times sort last in both directions (see select()).
@@ -224,6 +229,7 @@ class Query:
 
     q: str = ""
     state: str = ""
+    health: str = ""
     status: str = ""  # a run status, "failing" for Error and Fatal, "anomaly" for flagged
     server: int | None = None
     sort: str = "attention"
@@ -236,6 +242,7 @@ class Query:
         return cls(
             q=params.get("q", "").strip()[:200],
             state=params.get("state", "") if params.get("state") in STATES else "",
+            health=params.get("health", "") if params.get("health") in HEALTHS else "",
             status=params.get("status", "")
             if params.get("status") in (*STATUSES, "failing", "anomaly")
             else "",
@@ -246,7 +253,7 @@ class Query:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.q or self.state or self.status or self.server is not None)
+        return bool(self.q or self.state or self.health or self.status or self.server is not None)
 
 
 def select(all_rows: list[Row], query: Query) -> list[Row]:
@@ -254,6 +261,8 @@ def select(all_rows: list[Row], query: Query) -> list[Row]:
     found = []
     for row in all_rows:
         if query.state and row.state != query.state:
+            continue
+        if query.health and row.health != query.health:
             continue
         status = row.job.last_status or "Unknown"
         if query.status == "failing" and not row.failing:
@@ -274,3 +283,86 @@ def select(all_rows: list[Row], query: Query) -> list[Row]:
     present = [item for item in keyed if item[0] is not None]
     present.sort(key=lambda item: item[0], reverse=query.desc)
     return [row for _, row in present] + [row for value, row in keyed if value is None]
+
+
+def needs_a_look(all_rows: list[Row], limit: int = NEEDS_A_LOOK_SHOWN) -> tuple[list[Row], int]:
+    """The most urgent jobs that are overdue or failing (at most `limit`), and how many
+    there are in all."""
+    urgent = [row for row in all_rows if row.health in ("overdue", "failing")]
+    urgent.sort(key=SORTS["attention"])
+    return urgent[:limit], len(urgent)
+
+
+def server_healths(all_rows: list[Row]) -> dict[int, str]:
+    """Each server's worst job health (for the cards, grouped by server)."""
+    by_server: dict[int, set[str]] = {}
+    for row in all_rows:
+        by_server.setdefault(row.job.server_id, set()).add(row.health)
+    return {server_id: worst(found) for server_id, found in by_server.items()}
+
+
+def by_server(shown: list[Row], healths: dict[int, str]) -> list[tuple[Server, str, list[Row]]]:
+    """The shown rows grouped by server, in the order their servers first appear."""
+    groups: dict[int, list[Row]] = {}
+    for row in shown:
+        groups.setdefault(row.job.server_id, []).append(row)
+    return [(found[0].server, healths[pk], found) for pk, found in groups.items()]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentRun:
+    """One run in a job's strip of recent results."""
+
+    pk: int
+    job_id: int
+    status: str
+    begin_time: datetime
+    duration_seconds: float | None
+    known_file_size: int | None
+
+
+RECENT_COLUMNS = [f.name for f in fields(RecentRun)]
+
+
+def recent_runs(job_ids: list[int], count: int = RECENT_RUNS) -> dict[int, list[RecentRun]]:
+    """The last `count` runs of each of these jobs, oldest first, in ONE query.
+
+    One indexed step per job on the (job, begin_time) index, joined with UNION ALL: only the
+    page's jobs are read (a page is 50), never all runs. Each part is wrapped in a derived
+    table because a compound SELECT may not have its own ORDER BY/LIMIT otherwise.
+    """
+    found: dict[int, list[RecentRun]] = {pk: [] for pk in job_ids}
+    if not job_ids or count <= 0:
+        return found
+    # Compiled once (the job's id is its only parameter), repeated for each job.
+    sql, params = (
+        BackupRun.objects.filter(job_id=0)
+        .order_by("-begin_time", "-id")
+        .values_list(*RECENT_COLUMNS)[:count]
+        .query.sql_with_params()
+    )
+    assert params == (0,), params  # the only parameter is the job's id
+    union = " UNION ALL ".join(f"SELECT * FROM ({sql}) AS recent{i}" for i in range(len(job_ids)))
+    with connection.cursor() as cursor:
+        cursor.execute(union, job_ids)
+        rows = cursor.fetchall()
+    to_datetime = _datetime_converter()
+    for pk, job_id, status, begin, duration, size in rows:
+        found[job_id].append(RecentRun(pk, job_id, status, to_datetime(begin), duration, size))
+    for runs in found.values():
+        runs.sort(key=lambda run: (run.begin_time, run.pk))
+    return found
+
+
+def _datetime_converter() -> Any:
+    """Turn the database's datetime values into aware datetimes, as the ORM would."""
+    field_ = BackupRun._meta.get_field("begin_time")
+    converters = connection.ops.get_db_converters(field_.get_col(BackupRun._meta.db_table))
+    expression = field_.get_col(BackupRun._meta.db_table)
+
+    def convert(value: Any) -> datetime:
+        for converter in converters:
+            value = converter(value, expression, connection)
+        return value
+
+    return convert

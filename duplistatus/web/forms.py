@@ -28,6 +28,10 @@ from duplistatus.monitoring.settings import (
 DEFAULTS_FIELDS = (*SETTING_FIELDS, "adopt_learned", "min_learned_confidence")
 _NUMBERS = ("grace_minutes", "reminder_minutes", "escalation_after_minutes")
 _TRI_STATE = {"": None, "on": True, "off": False}
+# What a person reads instead of the parser's words ("unexpected 'e' at position 1").
+HUMAN_ERRORS = {
+    "interval": "write a number and a unit, e.g. 1D (a day), 12h, 2h30m or 1W (a week)",
+}
 
 
 def problems(exc: ValidationError, labels: dict[str, str] | None = None) -> str:
@@ -56,14 +60,15 @@ def read(
             data[name] = _value(name, raw, post)
         except ValueError as exc:
             errors[name] = str(exc)
-    if errors:
-        return None, errors
+    # The fields that read well are validated too, so that every error shows at once.
     try:
-        return (DefaultsIn if defaults else ScheduleSettingsIn).model_validate(data), {}
+        checked = (DefaultsIn if defaults else ScheduleSettingsIn).model_validate(data)
+        return (None, errors) if errors else (checked, {})
     except ValidationError as exc:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "__all__"
-            errors.setdefault(name, error["msg"].removeprefix("Value error, "))
+            message = HUMAN_ERRORS.get(name) or error["msg"].removeprefix("Value error, ")
+            errors.setdefault(name, message)
         return None, errors
 
 

@@ -81,7 +81,8 @@ def page(runs: QuerySet[BackupRun], number: Any) -> Page:
 def series(
     runs: QuerySet[BackupRun], range_name: str, now: datetime, names: dict[int, str]
 ) -> dict[str, Any]:
-    """Chart data: per job, begin times (epoch seconds) and one list per metric.
+    """Chart data: per job, begin times (epoch seconds), each run's status (so that failed
+    and warning runs are marked) and one list per metric.
 
     `names` maps job id → label; with several jobs (a server's page) each gets a line."""
     days = RANGES.get(range_name, RANGES[DEFAULT_RANGE])
@@ -90,12 +91,15 @@ def series(
         runs = runs.filter(begin_time__gte=now - timedelta(days=days))
     columns = [column for _, _, column, _ in METRICS]
     rows = list(
-        runs.order_by("-begin_time").values_list("job_id", "begin_time", *columns)[:MAX_POINTS]
+        runs.order_by("-begin_time").values_list("job_id", "begin_time", "status", *columns)[
+            :MAX_POINTS
+        ]
     )
     by_job: dict[int, dict[str, list[Any]]] = {}
-    for job_id, begin, *values in reversed(rows):
-        line = by_job.setdefault(job_id, {"x": [], **{m[0]: [] for m in METRICS}})
+    for job_id, begin, status, *values in reversed(rows):
+        line = by_job.setdefault(job_id, {"x": [], "status": [], **{m[0]: [] for m in METRICS}})
         line["x"].append(int(begin.timestamp()))
+        line["status"].append(status)
         for (name, *_), value in zip(METRICS, values, strict=True):
             line[name].append(value)
     return {

@@ -32,12 +32,17 @@ from duplistatus.notifications.channel_settings import (
 )
 from duplistatus.notifications.channels import ntfy
 from duplistatus.notifications.channels.base import EVENT_KINDS
+from duplistatus.notifications.channels.ntfy.config import DEFAULT_PRIORITIES
 from duplistatus.notifications.models import Channel, Delivery, DeviceGroup
 
 from . import forms
 
 DELIVERIES_PAGE_SIZE = 50
 KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
+HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+# ntfy's names for its five priorities, as its apps show them.
+PRIORITY_NAMES = {1: "1 · min", 2: "2 · low", 3: "3 · default", 4: "4 · high", 5: "5 · max"}
+ACTION_FIELDS = {"action_label": "label", "action_url": "url", "action_method": "method"}
 WEEKDAY_CHOICES = ("0", "1", "2", "3", "4", "5", "6")
 WEEKDAY_NAMES = {"0": "Sun", "1": "Mon", "2": "Tue", "3": "Wed", "4": "Thu", "5": "Fri", "6": "Sat"}
 
@@ -58,7 +63,17 @@ SETTINGS: dict[str, list[Setting]] = {
     "ntfy": [
         Setting("server_url", "Server URL", "url", "e.g. https://ntfy.sh"),
         Setting("topic", "Topic", hint="blank = generated"),
-        Setting("access_token", "Access token", "secret"),
+        Setting("access_token", "Access token", "secret", "or a username and password"),
+        Setting("username", "Username", hint="with a password; not with an access token"),
+        Setting("password", "Password", "secret"),
+        Setting("priorities", "Priority of each message kind", "priorities"),
+        Setting("tags", "Tags", "list", "comma-separated; emoji names show as icons"),
+        Setting("icon_url", "Icon URL", "url", "an image the notification shows"),
+        Setting("markdown", "Format messages as Markdown", "checkbox"),
+        Setting("view_action", "“Open” button to the job's page", "checkbox"),
+        Setting("action_label", "Action button", hint="an extra button that calls a URL"),
+        Setting("action_url", "Action button URL", "url"),
+        Setting("action_method", "Action button method", "select", choices=HTTP_METHODS),
     ],
     "email": [
         Setting("host", "SMTP host"),
@@ -71,6 +86,7 @@ SETTINGS: dict[str, list[Setting]] = {
         Setting("username", "Username", hint="blank = no authentication"),
         Setting("password", "Password", "secret"),
         Setting("from_address", "From address"),
+        Setting("sender_name", "Sender name", hint="the name the e-mails come from"),
         Setting("recipients", "Recipients", "list", "comma-separated"),
     ],
     "webhook": [
@@ -219,6 +235,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "common": common,
             "groups": DeviceGroup.objects.all(),
             "event_kinds": EVENT_KINDS,
+            "priority_names": PRIORITY_NAMES,
             "weekday_names": WEEKDAY_NAMES,
             "error": error,
             "nav": "settings",
@@ -250,6 +267,27 @@ def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
         messages.success(request, text)
     else:
         messages.error(request, text)
+    return redirect("web:settings-notifications")
+
+
+@require_POST
+@admin_required
+def channel_test_all(request: HttpRequest) -> HttpResponse:
+    """A test to every enabled channel, one after another; one line of result for each."""
+    results = []
+    for channel in Channel.objects.filter(enabled=True):
+        delivery = outbox.send_test(channel)
+        audit.record(request, "channel.test", _name(channel), {"status": delivery.status})
+        results.append((channel, delivery))
+    if not results:
+        messages.error(request, "No enabled channel to test.")
+    for channel, delivery in results:
+        text = f"Test to “{channel.name}”: {delivery.status} — "
+        text += delivery.detail or delivery.last_error or "no reply"
+        if delivery.status == Delivery.Status.SENT:
+            messages.success(request, text)
+        else:
+            messages.error(request, text)
     return redirect("web:settings-notifications")
 
 
@@ -309,9 +347,18 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
     """The posted form as apply_channel values. Secrets left empty are not sent, so the
     stored ones stay."""
     config: dict[str, Any] = {}
+    action: dict[str, str] = {}
     for s in SETTINGS[kind]:
         raw = post.get(s.name, "").strip()
-        if s.type == "checkbox":
+        if s.name in ACTION_FIELDS:
+            action[ACTION_FIELDS[s.name]] = raw
+        elif s.type == "priorities":
+            config[s.name] = {
+                k: post[f"priority_{k}"] for k in EVENT_KINDS if post.get(f"priority_{k}")
+            }
+        elif s.type == "list":
+            config[s.name] = [item.strip() for item in raw.split(",") if item.strip()]
+        elif s.type == "checkbox":
             config[s.name] = s.name in post
         elif s.type == "secret":
             if raw:
@@ -322,6 +369,9 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
             config[s.name] = raw
     if kind == "email":
         config["auth"] = bool(config["username"])
+    if action:  # one optional button: given when it has a label or a URL
+        has_button = action.get("label") or action.get("url")
+        config["http_action"] = action if has_button else None
     values: dict[str, Any] = {
         "name": post.get("name", "").strip(),
         "enabled": "enabled" in post,
@@ -348,7 +398,9 @@ def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
     """What to show again after an error: the posted values, never a secret."""
     shown: dict[str, Any] = {"name": post.get("name", ""), "enabled": "enabled" in post}
     for s in [*SETTINGS[kind], *COMMON]:
-        if s.type == "checkbox":
+        if s.type == "priorities":
+            shown[s.name] = {k: post.get(f"priority_{k}", "") for k in EVENT_KINDS}
+        elif s.type == "checkbox":
             shown[s.name] = s.name in post
         elif s.type == "kinds":
             shown[s.name] = post.getlist(s.name)
@@ -360,8 +412,13 @@ def _posted(post: QueryDict, kind: str) -> dict[str, Any]:
 def _stored(channel: Channel, may_edit: bool) -> dict[str, Any]:
     shown: dict[str, Any] = {"name": channel.name, "enabled": channel.enabled}
     config = shown_config(channel, may_edit=may_edit)
+    action = config.get("http_action") or {}
     for s in SETTINGS[channel.kind]:
         value = config.get(s.name)
+        if s.name in ACTION_FIELDS:
+            value = action.get(ACTION_FIELDS[s.name])
+        if s.type == "priorities":
+            value = {k: str(v) for k, v in {**DEFAULT_PRIORITIES, **(value or {})}.items()}
         if s.type == "list" and isinstance(value, list):
             value = ", ".join(value)
         if s.type != "secret":
@@ -397,7 +454,11 @@ def _subscribe(channel: Channel) -> dict[str, str] | None:
         return None
     import segno  # only this page draws QR codes
 
-    config = ntfy.Config.model_validate(channel.config)
+    # Only where to subscribe: the stored config alone lacks its secrets (a username's
+    # password), and validating it whole would refuse it.
+    config = ntfy.Config.model_validate(
+        {"server_url": channel.config.get("server_url", ""), "topic": channel.config["topic"]}
+    )
     url = ntfy.subscribe_url(config)
     svg = io.BytesIO()
     segno.make(url, error="m").save(svg, kind="svg", scale=4, border=2)

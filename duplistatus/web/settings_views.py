@@ -12,8 +12,9 @@ from django.views.decorators.http import require_POST
 
 from duplistatus import clock
 from duplistatus.accounts.roles import admin_required, admin_to_change
-from duplistatus.backups.models import BackupJob, MonitoringDefaults
-from duplistatus.monitoring.settings import SETTING_FIELDS
+from duplistatus.backups.models import FACTORY_DEFAULTS, BackupJob, MonitoringDefaults
+from duplistatus.monitoring import monitor
+from duplistatus.monitoring.settings import SETTING_FIELDS, DefaultsIn, ScheduleSettingsIn
 
 from . import board, forms
 from .views import REMINDERS, WEEKDAYS
@@ -83,6 +84,37 @@ def monitoring_bulk(request: HttpRequest) -> HttpResponse:
     count = forms.save_many(request, job_ids, values)
     messages.success(request, f"Changed {count} job{'s' if count != 1 else ''}.")
     return back
+
+
+@require_POST
+@admin_required
+def monitoring_action(request: HttpRequest) -> HttpResponse:
+    """What an admin may do at once over all jobs: scan now, restart reminders, monitoring
+    on or off for every job (not only the page shown), reset the global defaults."""
+    action = request.POST.get("action", "")
+    now = clock.now()
+    if action == "scan":
+        result = monitor.scan(now)
+        messages.success(
+            request, f"Scanned {result.examined} jobs: {result.total} new alert(s) queued."
+        )
+    elif action == "reset_reminders":
+        count = monitor.reset_reminders(now)
+        messages.success(request, f"Reminders restarted from now for {count} overdue job(s).")
+    elif action in ("enable_all", "disable_all"):
+        on = action == "enable_all"
+        job_ids = list(BackupJob.objects.values_list("pk", flat=True))
+        count = forms.save_many(request, job_ids, ScheduleSettingsIn(monitoring_enabled=on))
+        messages.success(request, f"Monitoring {'on' if on else 'off'} for all {count} jobs.")
+    elif action == "reset_defaults":
+        factory = {name: None for name in SETTING_FIELDS} | FACTORY_DEFAULTS
+        changes = forms.save(request, MonitoringDefaults.load(), DefaultsIn(**factory))
+        messages.success(
+            request, "Global defaults reset." if changes else "They were the defaults already."
+        )
+    else:
+        messages.error(request, "Unknown action.")
+    return redirect("web:settings-monitoring")
 
 
 def _back(request: HttpRequest) -> HttpResponse:

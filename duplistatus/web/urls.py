@@ -31,6 +31,7 @@ urlpatterns = [
     ),
     path("collect", collect_views.collect_all, name="collect-all"),
     path("collect/status", collect_views.collect_all_status, name="collect-all-status"),
+    path("servers/<int:server_id>/reset", views.server_reset, name="server-reset"),
     path("jobs/<int:job_id>", views.job_page, name="job"),
     path("jobs/<int:job_id>/metrics", views.job_metrics, name="job-metrics"),
     path("runs/<int:run_id>", views.run_page, name="run"),
@@ -75,6 +76,11 @@ urlpatterns = [
     ),
     path("settings/monitoring", settings_views.monitoring, name="settings-monitoring"),
     path("settings/monitoring/jobs", settings_views.monitoring_bulk, name="settings-bulk"),
+    path(
+        "settings/monitoring/actions",
+        settings_views.monitoring_action,
+        name="settings-monitoring-action",
+    ),
     path("settings/notifications", notification_views.channels, name="settings-notifications"),
     path(
         "settings/notifications/channels/new",
@@ -90,6 +96,11 @@ urlpatterns = [
         "settings/notifications/channels/<int:channel_id>/delete",
         notification_views.channel_delete,
         name="settings-channel-delete",
+    ),
+    path(
+        "settings/notifications/channels/test",
+        notification_views.channel_test_all,
+        name="settings-channel-test-all",
     ),
     path(
         "settings/notifications/channels/<int:channel_id>/test",

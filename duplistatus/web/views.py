@@ -23,6 +23,7 @@ from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
 from . import board, collect_views, forms, history, rule_views, run_details
 
+JOB_RECENT_RUNS = 30  # the strip of results on a job's page
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
 # The schedule forms leave the pause to its own buttons (see pause()).
@@ -36,8 +37,18 @@ DETAIL_LABELS = {
 }
 WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
 REMINDERS = [value for value, _ in Reminder.choices]
+# The dashboard's tiles and health filter, most urgent first; a tile filters by its health.
+HEALTH_TILES = (
+    ("failing", "failing"),
+    ("overdue", "overdue"),
+    ("late", "late"),
+    ("warning", "with warnings"),
+    ("ok", "OK"),
+    ("paused", "paused or off"),
+    ("unknown", "unknown"),
+)
 SORT_COLUMNS = (
-    ("state", "State"),
+    ("health", "Health"),
     ("server", "Server"),
     ("job", "Job"),
     ("status", "Last status"),
@@ -67,13 +78,22 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     found = board.select(all_rows, query)
     page = Paginator(found, DASHBOARD_PAGE_SIZE).get_page(request.GET.get("page"))
     servers = board.servers(all_rows)
+    view = "cards" if request.GET.get("view") == "cards" else "table"
+    urgent, urgent_count = board.needs_a_look(all_rows)
     context = {
         "summary": board.summarize(all_rows),
         "query": query,
         "page": page,
+        "recent": board.recent_runs([row.job.pk for row in page]),
+        "groups": board.by_server(list(page), board.server_healths(all_rows))
+        if view == "cards"
+        else [],
+        "urgent": urgent,
+        "urgent_count": urgent_count,
         "found": len(found),
         "servers": servers,
-        "view": "cards" if request.GET.get("view") == "cards" else "table",
+        "view": view,
+        "tiles": HEALTH_TILES,
         "states": board.STATES,
         "statuses": board.STATUSES,
         "sort_columns": SORT_COLUMNS,
@@ -110,7 +130,10 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
 
 @login_required
 def server_page(
-    request: HttpRequest, server_id: int, connection: dict[str, object] | None = None
+    request: HttpRequest,
+    server_id: int,
+    errors: dict[str, str] | None = None,
+    connection: dict[str, object] | None = None,
 ) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     rows = board.select(
@@ -127,14 +150,17 @@ def server_page(
                 BackupRun.objects.filter(server=server), request.GET.get("page")
             ),
             "job_names": {row.job.pk: row.job.name for row in rows},
-            "settings": forms.own_settings(server),
-            "errors": {},
+            "recent": board.recent_runs([row.job.pk for row in rows]),
+            "health": board.server_healths(rows).get(server.pk, "unknown"),
+            "settings": forms.posted(request.POST) if errors else forms.own_settings(server),
+            "errors": errors or {},
             **_form_context(),
             **rule_views.panel_context(server),
             **(connection or collect_views.connection_context(server)),
             **collect_views.status_context([server]),
             "one": True,
         },
+        status=400 if errors else 200,
     )
 
 
@@ -153,6 +179,7 @@ def job_page(
             "row": row,
             "job": row.job,
             "schedule": _schedule_facts(row),
+            "recent": board.recent_runs([row.job.pk], JOB_RECENT_RUNS)[row.job.pk],
             "history": history.page(row.job.runs.all(), request.GET.get("page")),
             "settings": forms.posted(request.POST) if errors else forms.own_settings(row.job),
             "errors": errors or {},
@@ -224,10 +251,10 @@ def schedule(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     target = _target(kind, pk)
     values, errors = forms.read(request.POST, only=FORM_FIELDS)
     if values is None:
-        messages.error(request, "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        messages.error(request, "Not saved: see the fields marked below.")
         if isinstance(target, BackupJob):
             return job_page(request, target.pk, errors=errors)
-        return _page_of(target)
+        return server_page(request, target.pk, errors=errors)
     changes = forms.save(request, target, values)
     messages.success(request, "Schedule saved." if changes else "Nothing changed.")
     return _page_of(target)
@@ -250,6 +277,9 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
             messages.error(request, "Give the date and time the pause ends.")
             return _page_of(target)
         until = values.paused_until
+        if until <= clock.now():
+            messages.error(request, "Not paused: the pause must end in the future.")
+            return _page_of(target)
     forms.save(request, target, ScheduleSettingsIn(paused_until=until), action="pause")
     messages.success(request, "Monitoring resumed." if until is None else "Monitoring paused.")
     return _page_of(target)
@@ -279,6 +309,18 @@ def run_expected(request: HttpRequest, event_id: int) -> HttpResponse:
     )
     messages.success(request, "Marked as expected: this run now counts as normal.")
     return redirect("web:run", event.run_id) if event.run_id else redirect("web:job", event.job_id)
+
+
+@require_POST
+@admin_required
+def server_reset(request: HttpRequest, server_id: int) -> HttpResponse:
+    """Drop the server's own schedule settings: its jobs inherit the global defaults again
+    (a pause stays; it has its own buttons)."""
+    server = get_object_or_404(Server, pk=server_id)
+    values = ScheduleSettingsIn(**dict.fromkeys(FORM_FIELDS))
+    changes = forms.save(request, server, values, action="reset")
+    messages.success(request, "Server defaults reset." if changes else "Nothing to reset.")
+    return redirect("web:server", server.pk)
 
 
 @require_POST

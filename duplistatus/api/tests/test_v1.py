@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from conftest import corpus_body
@@ -76,3 +78,22 @@ def test_read_only_token_cannot_change_anything(client):
     )
     assert response.status_code == 403
     assert "read" in response.json()["error"]
+
+
+def test_a_job_on_time_whose_last_run_failed_has_failing_health(client, auth_client):
+    """`state` is the schedule alone; `health` also reads the results, so a job on
+    schedule whose last run failed is failing, not ok."""
+    load_corpus(client)
+    photos = next(j for j in auth_client.get("/api/v1/jobs").json() if j["name"] == "Photos")
+    last_run_at = datetime.fromisoformat(photos["last_run_at"].replace("Z", "+00:00"))
+    with clock.frozen(last_run_at + timedelta(hours=1)):
+        response = auth_client.patch(
+            f"/api/v1/jobs/{photos['id']}", data={"interval": "1D"}, content_type="application/json"
+        )
+        assert response.status_code == 200
+        assert (response.json()["state"], response.json()["health"]) == ("ok", "failing")
+        failing = auth_client.get("/api/v1/jobs?health=failing").json()
+        assert [j["name"] for j in failing] == ["Photos"]
+        assert auth_client.get("/api/v1/jobs?health=ok").json() == []
+        wrong = auth_client.get("/api/v1/jobs?health=red")
+        assert wrong.status_code == 400 and "failing" in wrong.json()["error"]

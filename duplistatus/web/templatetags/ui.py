@@ -6,15 +6,18 @@ static/web/app.js rewrites them in the browser's time zone (conversion at the ed
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import datetime, timedelta
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from duplistatus import clock
 from duplistatus.humanize import human_size
+from duplistatus.monitoring.health import LABELS as HEALTH_LABELS
 
 register = template.Library()
 
@@ -119,6 +122,46 @@ def percent(value: float | None) -> str:
 @register.simple_tag
 def state_badge(state: str) -> SafeString:
     return format_html('<span class="badge s-{}">{}</span>', state, STATE_LABELS.get(state, state))
+
+
+@register.simple_tag
+def health_badge(health: str) -> SafeString:
+    return format_html(
+        '<span class="badge h-{}">{}</span>', health, HEALTH_LABELS.get(health, health)
+    )
+
+
+@register.simple_tag
+def run_strip(runs: list, label: str) -> SafeString:
+    """A job's recent runs as coloured bars, oldest first, each a link to its run with a
+    popup (date, result, duration, size) shown on hover and on keyboard focus.
+
+    Built here rather than with an included template: the dashboard renders a strip for
+    each of its 50 rows. Only the newest bar is a Tab stop; the arrow keys move along the
+    strip (static/web/app.js), so that a page of strips is not 600 Tab presses long."""
+    if not runs:
+        return format_html('<span class="muted">{}</span>', "no runs")
+    run_url = reverse("web:run", args=[0])[:-1]  # one reverse() for the strip, not per bar
+    bars = []
+    last = len(runs) - 1
+    # Plain string building: format_html (and Django's lazy-aware escape) per bar was most
+    # of a dashboard's render time. The only text from outside is the status, escaped; the
+    # rest are numbers and our own words.
+    for i, run in enumerate(runs):
+        moment = run.begin_time.isoformat()
+        status = html.escape(run.status)
+        focus = "" if i == last else ' tabindex="-1"'
+        bars.append(
+            f'<a href="{run_url}{run.pk}" class="bar r-{status.lower()}"{focus}>'
+            f'<span class="tip"><time datetime="{moment}" data-local>'
+            f"{moment[:10]} {moment[11:16]} UTC</time> · {status} · "
+            f"{duration(run.duration_seconds)} · {size(run.known_file_size)}</span></a>"
+        )
+    return format_html(
+        '<div class="strip" role="group" aria-label="{}">{}</div>',
+        label,
+        SafeString("".join(bars)),
+    )
 
 
 @register.simple_tag

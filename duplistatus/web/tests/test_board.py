@@ -39,3 +39,17 @@ def test_listed_rows_match_model_rows(loaded):
             model.attention,
         )
     assert {row.state for row in listed.values()} >= {"ok", "overdue", "paused", "disabled"}
+
+
+def test_recent_runs_are_each_jobs_last_runs_oldest_first(loaded, django_assert_num_queries):
+    jobs = list(BackupJob.objects.order_by("pk"))
+    with django_assert_num_queries(1):
+        recent = board.recent_runs([job.pk for job in jobs], count=5)
+    for job in jobs:
+        expected = list(job.runs.order_by("-begin_time", "-id")[:5])[::-1]
+        got = recent[job.pk]
+        assert [run.pk for run in got] == [run.pk for run in expected]
+        assert [run.begin_time for run in got] == [run.begin_time for run in expected]
+        assert [run.status for run in got] == [run.status for run in expected]
+        assert all(run.begin_time.tzinfo is not None for run in got)
+    assert board.recent_runs([]) == {}

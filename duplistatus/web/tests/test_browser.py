@@ -51,9 +51,9 @@ def shoot(page: Page, name: str) -> None:
 def test_journey(page: Page, admin, fleet_loaded):
     """Sign in, see the failed job, open its run, change the job's schedule, see it."""
     sign_in(page)
-    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    failing = page.locator("tr.h-failing", has=page.get_by_role("rowheader", name="Documents"))
     expect(failing.locator(".badge.r-error")).to_have_text("Error")
-    expect(page.locator("tr.st-overdue").first).to_contain_text("System")
+    expect(page.locator("tr.h-overdue").first).to_contain_text("System")
     expect(page.locator(".tile.t-overdue .n")).to_have_text("1")
     shoot(page, "dashboard")
 
@@ -93,7 +93,7 @@ def test_journey_to_a_notification(page: Page, admin, fleet_loaded, http_peer):
     log; then the job's next run, a success, reaches the phone by the rule."""
     deliver()  # the fleet's own events, from before there was anyone to tell
     sign_in(page)
-    failing = page.locator("tr.failing", has=page.get_by_role("rowheader", name="Documents"))
+    failing = page.locator("tr.h-failing", has=page.get_by_role("rowheader", name="Documents"))
     failing.get_by_role("link", name=re.compile("ago")).click()
     expect(page.get_by_role("heading", name="Backup of Documents")).to_be_visible()
 
@@ -200,7 +200,7 @@ def test_template_editor_previews_as_you_type(page: Page, admin):
     sign_in(page)
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Templates").click()
-    page.get_by_role("link", name="warning template for E-mail").click()
+    page.get_by_role("link", name=re.compile("warning template for E-mail$")).click()
     preview = page.locator("#preview")
     expect(preview.locator(".preview-title")).to_have_text("⚠️ Documents on Office NAS: Warning")
     frame = page.frame_locator("iframe.preview-html")
@@ -218,6 +218,97 @@ def test_template_editor_previews_as_you_type(page: Page, admin):
     page.get_by_role("button", name="Save template").click()
     expect(page.get_by_role("status")).to_contain_text("Template saved as version 1.")
     expect(page.get_by_role("rowheader", name="1 (current)")).to_be_visible()
+
+
+def test_dashboard_at_a_glance(page: Page, admin, fleet_loaded):
+    """Health before schedule (a failing job on time is not OK), tiles that filter, headers
+    that show their sort, strips of recent runs whose popups the keyboard reaches, cards
+    grouped by server with the server's worst health."""
+    sign_in(page)
+    page.evaluate("window.notReloaded = true")
+    documents = page.locator("tr", has=page.get_by_role("rowheader", name="Documents"))
+    expect(documents.locator(".c-health .badge")).to_have_text("Failing")
+    look = page.get_by_role("region", name=re.compile("Needs a look"))
+    expect(look).to_contain_text("System")
+    expect(look).to_contain_text("overdue since")
+    expect(look).to_contain_text("Documents")
+
+    # Tiles filter when clicked, and say which one is on.
+    page.locator(".tile.t-failing").click()
+    expect(page).to_have_url(re.compile(r"\?health=failing"))
+    expect(page.locator("table.jobs tbody tr")).to_have_count(3)
+    expect(page.locator("table.jobs tbody .c-health .badge")).to_have_text(["Failing"] * 3)
+    expect(page.locator(".tile.t-failing")).to_have_attribute("aria-current", "true")
+    page.locator(".tile.t-ok").click()
+    expect(page.locator("table.jobs tbody tr")).to_have_count(1)
+    expect(page.locator("table.jobs tbody .c-job a")).to_have_text(["Photos"])
+    page.locator(".tile").first.click()
+    expect(page.locator("table.jobs tbody tr")).to_have_count(6)
+
+    # Sortable headers show it, and their direction once sorted.
+    job_header = page.get_by_role("columnheader", name="Job")
+    marker = "(el) => getComputedStyle(el.querySelector('a'), '::after').content"
+    assert "↕" in job_header.evaluate(marker)
+    job_header.get_by_role("link").click()
+    expect(job_header).to_have_attribute("aria-sort", "ascending")
+    assert "▲" in job_header.evaluate(marker)
+    names = page.locator("table.jobs tbody .c-job a").all_inner_texts()
+    assert names == sorted(names, key=str.casefold)
+    job_header.get_by_role("link").click()
+    expect(job_header).to_have_attribute("aria-sort", "descending")
+    assert "▼" in job_header.evaluate(marker)
+
+    # The strip: one Tab stop, arrows move along it, the focused bar's popup shows.
+    strip = page.get_by_role("group", name="Recent runs of Documents")
+    newest = strip.locator(".bar").last
+    newest.focus()
+    expect(newest.locator(".tip")).to_be_visible()
+    expect(newest.locator(".tip")).to_contain_text("Error")
+    page.keyboard.press("ArrowLeft")
+    previous = strip.locator(".bar").nth(-2)
+    expect(previous).to_be_focused()
+    expect(previous.locator(".tip")).to_contain_text("Success")
+    assert previous.locator(".tip").bounding_box()["height"] > 5
+    shoot(page, "dashboard-strip")
+    assert page.evaluate("window.notReloaded") is True  # tiles and sorting swapped by htmx
+
+    page.get_by_label("Cards").check()
+    groups = page.locator("section.server-group")
+    expect(groups).to_have_count(4)
+    office = groups.filter(has=page.get_by_role("heading", name=re.compile("office-pc")))
+    expect(office.locator("h2 .badge")).to_have_text("Overdue")
+    expect(office.locator("li.card")).to_have_count(2)
+    shoot(page, "dashboard-cards")
+
+
+def test_job_page_starts_with_its_history(page: Page, admin, fleet_loaded):
+    """Summary, strip, charts (failed runs marked) and history come before the settings."""
+    sign_in(page)
+    documents = BackupJob.objects.get(name="Documents")
+    page.goto(f"/jobs/{documents.pk}")
+    expect(page.locator(".charts canvas")).to_have_count(5)
+    top = {
+        name: page.locator(selector).first.bounding_box()["y"]
+        for name, selector in (
+            ("strip", ".strip"),
+            ("charts", "#charts-h"),
+            ("history", "#history-h"),
+            ("settings", "#settings"),
+            ("schedule form", "#edit-h"),
+            ("rules", "text=Notification rules"),
+        )
+    }
+    assert top["strip"] < top["charts"] < top["history"] < top["settings"], top
+    assert top["settings"] <= min(top["schedule form"], top["rules"]), top
+    assert top["charts"] < 800, f"charts below the fold: {top}"
+    key = page.locator("[data-charts-marks]")
+    expect(key).to_be_visible()
+    expect(key).to_contain_text("failed (1)")
+    expect(page.locator("figure.chart").first).to_have_attribute(
+        "aria-label", re.compile("1 failed marked")
+    )
+    page.get_by_role("link", name="Schedule, pause and notifications").click()
+    expect(page).to_have_url(re.compile("#settings$"))
 
 
 def test_dashboard_updates_in_place_and_dark_mode(page: Page, admin, fleet_loaded):
@@ -276,7 +367,7 @@ def test_labels_and_keyboard(page: Page, admin, fleet_loaded):
     # From the search box, Tab walks through the filters; a job link opens with Enter.
     page.get_by_label("Search").focus()
     page.keyboard.press("Tab")
-    expect(page.get_by_label("State")).to_be_focused()
+    expect(page.get_by_label("Health")).to_be_focused()
     page.locator(f'a[href="/jobs/{photos.pk}"]').focus()
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Photos", exact=True)).to_be_visible()
@@ -292,7 +383,21 @@ def test_phone_layout(browser, live_url, admin, fleet_loaded):
     expect(page.locator("table.jobs tbody tr")).to_have_count(6)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the page scrolls sideways"
+    # Every row says which server its job is on, and the first job is above the fold.
+    for row in page.locator("table.jobs tbody tr").all():
+        expect(row.locator(".on-phone")).to_be_visible()
+    expect(page.locator("table.jobs tbody tr").first.locator(".on-phone")).to_contain_text(
+        "office-pc"
+    )
+    first = page.locator("table.jobs tbody tr").first.bounding_box()
+    assert first and first["y"] + first["height"] <= 800, f"first job at {first}"
     shoot(page, "phone")
+    # A job's page: dates in its history stay on one line.
+    page.goto(f"/jobs/{BackupJob.objects.get(server__name='nas', name='Photos').pk}")
+    started = page.locator("table.runs tbody time").first
+    line = page.evaluate("parseFloat(getComputedStyle(document.body).lineHeight) || 22")
+    box = started.bounding_box()
+    assert box and box["height"] < 1.5 * line, f"a date wraps: {box}"
     # Settings pages too: wide tables scroll inside their box, the page itself does not.
     photos = BackupJob.objects.get(server__name="nas", name="Photos")
     for path in (
@@ -313,3 +418,69 @@ def test_phone_layout(browser, live_url, admin, fleet_loaded):
         )
         assert width <= 390, f"{path} scrolls sideways ({width} px): {wide}"
     context.close()
+
+
+# --------------------------------------------------------------------------- accessibility
+AXE = Path(__file__).resolve().parents[3] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_RUN = """async () => {
+  const result = await axe.run(document, { resultTypes: ["violations"] });
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => v.id + " (" + v.impact + "): " + v.help + " — " +
+         v.nodes.slice(0, 4).map(n => n.target.join(" ")).join(", "));
+}"""
+
+
+def axe_violations(page: Page) -> list[str]:
+    """Serious and critical WCAG problems axe-core finds on the page as it is now."""
+    if not AXE.is_file():
+        pytest.fail("axe-core missing: run `npm ci` (it is a dev dependency)")
+    if not page.evaluate("() => !!window.axe"):
+        # Through the DevTools protocol: the page's CSP allows no inline script tag.
+        page.evaluate(AXE.read_text())
+    return page.evaluate(AXE_RUN)
+
+
+def every_page(photos: BackupJob) -> list[str]:
+    return [
+        "/",
+        "/?view=cards",
+        "/?health=failing",
+        f"/servers/{photos.server_id}",
+        f"/jobs/{photos.pk}",
+        f"/runs/{photos.last_run_id}",
+        "/settings/monitoring",
+        "/settings/notifications",
+        "/settings/notifications/channels/new?kind=ntfy",
+        "/settings/notifications/channels/new?kind=email",
+        "/settings/notifications/rules",
+        "/settings/notifications/groups",
+        "/settings/notifications/deliveries",
+        "/settings/notifications/templates",
+        "/settings/notifications/templates/error/email",
+        "/settings/users",
+        "/settings/tokens",
+        "/settings/audit",
+        "/account/password",
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_no_serious_accessibility_problems(page: Page, admin, fleet_loaded, scheme):
+    """axe-core over every page, in light and dark mode: no serious or critical violation
+    (contrast, names of links and controls, links told apart by more than colour...)."""
+    page.emulate_media(color_scheme=scheme)
+    page.goto("/login")
+    found = {"/login": axe_violations(page)}
+    sign_in(page)
+    photos = BackupJob.objects.get(server__name="nas", name="Photos")
+    for path in every_page(photos):
+        page.goto(path)
+        expect(page.locator("main#main")).to_be_attached()
+        found[path] = axe_violations(page)
+    # A strip's popup, shown by keyboard focus, is checked as shown.
+    page.goto("/")
+    page.locator(".strip .bar:not([tabindex='-1'])").first.focus()
+    found["/ (strip popup)"] = axe_violations(page)
+    problems = {path: violations for path, violations in found.items() if violations}
+    assert problems == {}, "\n".join(f"{path}: {v}" for path, vs in problems.items() for v in vs)

@@ -43,9 +43,12 @@ NOT_PAGES = {
     # Fragments htmx polls for a collection's live progress.
     "web:server-collect-status",
     "web:collect-all-status",
+    "web:server-reset",
     "web:settings-bulk",
     "web:settings-channel-delete",
     "web:settings-channel-test",
+    "web:settings-channel-test-all",
+    "web:settings-monitoring-action",
     "web:settings-delivery-retry",
     "web:settings-rules-bulk",
     "web:settings-group-delete",

@@ -7,6 +7,7 @@ import pytest
 
 from duplistatus import clock
 from duplistatus.accounts.models import AuditEntry
+from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
 
@@ -266,3 +267,106 @@ def test_email_channel_from_the_form_gets_a_test_through_starttls_and_auth(
     assert mail["To"] == "ops@example.com, boss@example.com"
     assert "test" in mail["Subject"].lower()
     assert PASSWORD not in html
+
+
+def test_every_ntfy_setting_from_the_form(admin_client, http_peer):
+    """Login, priorities per message kind, tags, icon, an action button and Markdown, all
+    set in the browser's form and used by the test message; the channel list still opens
+    with a username and password stored (it answered 500 when set through the API)."""
+    form = {
+        "kind": "ntfy",
+        "name": "Phone",
+        "enabled": "on",
+        "server_url": http_peer.url,
+        "topic": "backups",
+        "username": "alice",
+        "password": "pw-never-shown",
+        "tags": "floppy_disk, backup",
+        "icon_url": "https://example.org/icon.png",
+        "action_label": "Run now",
+        "action_url": "https://example.org/run",
+        "action_method": "POST",
+        "view_action": "on",
+        **{f"priority_{kind}": "3" for kind in EVENT_KINDS},
+        "priority_test": "5",
+    }
+    response = admin_client.post("/settings/notifications/channels/new", form)
+    assert response.status_code == 302, response.content.decode()
+    channel = Channel.objects.get(name="Phone")
+    config = channel.full_config()
+    assert (config["username"], config["password"]) == ("alice", "pw-never-shown")
+    assert config["tags"] == ["floppy_disk", "backup"]
+    assert config["priorities"]["test"] == 5 and config["priorities"]["error"] == 3
+    assert config["http_action"] == {
+        "label": "Run now",
+        "url": "https://example.org/run",
+        "method": "POST",
+    }
+    assert config["markdown"] is False  # not ticked
+
+    page = admin_client.get("/settings/notifications")
+    assert page.status_code == 200 and "ntfy://" in page.content.decode()
+    edit = admin_client.get(f"/settings/notifications/channels/{channel.pk}").content.decode()
+    assert "pw-never-shown" not in edit and 'value="floppy_disk, backup"' in edit
+    assert '<option value="5" selected>5 · max</option>' in edit
+
+    admin_client.post(f"/settings/notifications/channels/{channel.pk}/test")
+    sent = http_peer.received[0]
+    assert sent.header("Authorization").startswith("Basic ")
+    body = sent.json()
+    assert body["priority"] == 5 and {"floppy_disk", "backup"} <= set(body["tags"])
+    assert body["icon"] == "https://example.org/icon.png"
+    assert any(action.get("label") == "Run now" for action in body["actions"])
+
+
+def test_a_new_ntfy_channel_starts_with_the_default_priorities(admin_client):
+    html = admin_client.get("/settings/notifications/channels/new?kind=ntfy").content.decode()
+    assert '<option value="5" selected>5 · max</option>' in html  # fatal, escalation
+    assert '<option value="2" selected>2 · low</option>' in html  # success
+
+
+def test_email_sender_name_from_the_form(admin_client):
+    response = admin_client.post(
+        "/settings/notifications/channels/new",
+        {
+            "kind": "email",
+            "name": "Mail",
+            "host": "127.0.0.1",
+            "security": "none",
+            "from_address": "backups@example.org",
+            "sender_name": "Backup watch",
+            "recipients": "ops@example.org",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    assert Channel.objects.get(name="Mail").config["sender_name"] == "Backup watch"
+
+
+def test_test_all_channels(admin_client, http_peer):
+    add_ntfy(admin_client, http_peer)
+    Channel.objects.create(
+        kind="webhook",
+        name="Off",
+        enabled=False,
+        created_at=clock.now(),
+        updated_at=clock.now(),
+        event_kinds=[],
+    )
+    assert (
+        "Test all enabled channels" in admin_client.get("/settings/notifications").content.decode()
+    )
+    response = admin_client.post("/settings/notifications/channels/test", follow=True)
+    html = response.content.decode()
+    assert "Test to “Phone”: sent" in html and "“Off”" not in html
+    assert len(http_peer.received) == 1
+
+
+def test_an_invalid_server_url_is_refused_with_the_reason(admin_client):
+    response = admin_client.post(
+        "/settings/notifications/channels/new",
+        {"kind": "ntfy", "name": "Phone", "server_url": "ntfy dot sh", "topic": "backups"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "server URL must not contain spaces, e.g. https://ntfy.sh" in html
+    assert not Channel.objects.exists()

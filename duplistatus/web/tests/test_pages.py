@@ -3,6 +3,7 @@ and that the dashboard's query count does not grow with the number of jobs."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -29,11 +30,48 @@ def test_dashboard_shows_every_state(admin_client, loaded):
     html = admin_client.get("/").content.decode()
     for text in ("Photos", "Documents", "System", "Mail", "DevTest", "office-pc"):
         assert text in html
-    assert 'class="badge s-overdue"' in html
+    assert 'class="badge h-overdue"' in html
     assert 'class="badge r-error"' in html
     assert 'class="badge r-fatal"' in html
     # Overdue first (attention order), then the failing ones.
     assert html.index(">System<") < html.index(">Documents<") < html.index(">Photos<")
+
+
+def test_a_failing_job_on_time_is_not_ok(admin_client, loaded):
+    """Documents runs on schedule but its last run failed: its health is Failing, it is
+    counted as failing and not as OK, and it is listed among what needs a look."""
+    html = admin_client.get("/").content.decode()
+    documents = next(row for row in html.split("<tr ")[1:] if ">Documents<" in row)
+    assert documents.startswith('class="h-failing" data-state="ok"')
+    assert ">Documents<" in documents and ">Failing<" in documents and ">OK<" not in documents
+    tiles = html[html.index('aria-label="Summary"') : html.index("</section>")]
+    # Photos and Mail's warning aside, only nas/Photos is fine: failing are Documents and the
+    # two fatal ones; overdue is System; Mail warned.
+    assert re.search(r'href="\?health=ok"[^>]*><span class="n">1<', tiles)
+    assert re.search(r'href="\?health=failing"[^>]*><span class="n">3<', tiles)
+    assert re.search(r'href="\?health=warning"[^>]*><span class="n">1<', tiles)
+    look = html[html.index('id="attention-h"') :]
+    look = look[: look.index("</section>")]
+    assert "Documents" in look and "System" in look and "no run since" in look
+    assert "Mail" not in look  # a warning is not urgent
+
+    only_failing = admin_client.get("/?health=failing").content.decode()
+    assert only_failing.count('<tr class="h-failing"') == 3
+    assert '<tr class="h-ok"' not in only_failing
+
+
+def test_dashboard_strips_show_the_last_runs(admin_client, loaded):
+    """Each row has its job's recent runs, oldest first, each a link to its run; the strips
+    cost one query for the page, whatever the number of jobs."""
+    documents = job("nas", "Documents")
+    html = admin_client.get("/").content.decode()
+    strip = html[html.index('aria-label="Recent runs of Documents"') :]
+    strip = strip[: strip.index("</div>")]
+    runs = list(documents.runs.order_by("-begin_time")[:12])[::-1]
+    assert strip.count('class="bar ') == len(runs) >= 2
+    assert strip.index(f'href="/runs/{runs[0].pk}"') < strip.index(f'href="/runs/{runs[-1].pk}"')
+    assert strip.rstrip().endswith("</a>") and 'class="bar r-error"' in strip
+    assert strip.count('tabindex="-1"') == len(runs) - 1  # one Tab stop a strip
 
 
 def test_dashboard_says_why_the_last_run_failed(admin_client, loaded):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -23,7 +24,7 @@ def job(server: str, name: str) -> BackupJob:
 def dashboard_state(client, job: BackupJob) -> str:
     html = client.get(f"/?q={job.server.name}+{job.name}").content.decode()
     row = html.split(f'href="/jobs/{job.pk}"')[0].rsplit("<tr", 1)[1]
-    return row.split('class="st-')[1].split('"')[0].split()[0]
+    return row.split('data-state="')[1].split('"')[0]  # the schedule state, beside the health
 
 
 def test_job_schedule_form(admin_client, loaded):
@@ -199,3 +200,82 @@ def test_settings_page_lists_schedules_in_force(admin_client, loaded):
     assert "learned (100 %)" in html
     only_nas = admin_client.get("/settings/monitoring?q=nas").content.decode()
     assert only_nas.count('name="job" value=') == 2
+
+
+def test_actions_over_all_jobs(admin_client, loaded):
+    """Scan now, restart reminders, monitoring off and on for every job (not one page), and
+    the global defaults back to what a new installation has."""
+    from duplistatus.backups.models import FACTORY_DEFAULTS, BackupJob, MonitoringDefaults
+
+    url = "/settings/monitoring/actions"
+    page = admin_client.get("/settings/monitoring").content.decode()
+    assert "Scan for overdue jobs now" in page and "Reset the global defaults" in page
+
+    html = admin_client.post(url, {"action": "scan"}, follow=True).content.decode()
+    assert re.search(r"Scanned \d+ jobs: \d+ new alert", html), html[html.find("msg") - 50 :][:400]
+    html = admin_client.post(url, {"action": "reset_reminders"}, follow=True).content.decode()
+    assert "Reminders restarted from now for 1 overdue job(s)." in html
+
+    admin_client.post(url, {"action": "disable_all"})
+    assert set(BackupJob.objects.values_list("monitoring_enabled", flat=True)) == {False}
+    admin_client.post(url, {"action": "enable_all"})
+    assert set(BackupJob.objects.values_list("monitoring_enabled", flat=True)) == {True}
+
+    changed = MonitoringDefaults.load()
+    changed.grace_minutes, changed.interval, changed.reminder = 5, "2h", "never"
+    changed.save()
+    html = admin_client.post(url, {"action": "reset_defaults"}, follow=True).content.decode()
+    assert "Global defaults reset." in html
+    defaults = MonitoringDefaults.load()
+    assert all(getattr(defaults, k) == v for k, v in FACTORY_DEFAULTS.items())
+    assert defaults.interval == ""
+
+
+def test_server_reset_to_the_global_defaults(admin_client, loaded):
+    from duplistatus.backups.models import Server
+
+    nas = Server.objects.get(name="nas")
+    Server.objects.filter(pk=nas.pk).update(grace_minutes=90, interval="12h")
+    assert "Reset to the global defaults" in admin_client.get(f"/servers/{nas.pk}").content.decode()
+    response = admin_client.post(f"/servers/{nas.pk}/reset", follow=True)
+    assert "Server defaults reset." in response.content.decode()
+    nas.refresh_from_db()
+    assert (nas.grace_minutes, nas.interval) == (None, "")
+
+
+def test_viewers_cannot_run_the_actions(viewer_client):
+    assert viewer_client.post("/settings/monitoring/actions", {"action": "scan"}).status_code == 403
+
+
+def test_a_pause_in_the_past_is_refused_with_the_reason(admin_client, loaded):
+    system = job("office-pc", "System")
+    response = admin_client.post(
+        f"/jobs/{system.pk}/pause",
+        {"pause": "until", "paused_until": "2026-03-01T08:00", "tz": "UTC"},
+        follow=True,
+    )
+    assert "Not paused: the pause must end in the future." in response.content.decode()
+    system.refresh_from_db()
+    assert system.paused_until is None
+    assert not AuditEntry.objects.exists()
+
+
+def test_schedule_errors_all_at_once_beside_their_fields_in_plain_words(admin_client, loaded):
+    for path, form_url in (
+        (f"/jobs/{job('nas', 'Photos').pk}", f"/jobs/{job('nas', 'Photos').pk}/schedule"),
+        (
+            f"/servers/{job('nas', 'Photos').server_id}",
+            f"/servers/{job('nas', 'Photos').server_id}/schedule",
+        ),
+    ):
+        response = admin_client.post(
+            form_url, {"interval": "every day", "grace_minutes": "soon", "timezone": "Mars/Base"}
+        )
+        assert response.status_code == 400, path
+        html = response.content.decode()
+        assert "Not saved: see the fields marked below." in html
+        assert "write a number and a unit, e.g. 1D" in html  # the interval
+        assert "a whole number of minutes" in html  # the grace
+        assert html.count('class="error" role="alert"') >= 3  # the time zone's too
+        assert "position 1" not in html and "grace_minutes:" not in html
+        assert 'value="every day"' in html  # what was typed stays

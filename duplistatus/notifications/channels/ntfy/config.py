@@ -57,6 +57,9 @@ def _http_url(value: str, what: str) -> str:
         raise ValueError(f"{what} is not a valid URL") from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"{what} must be an http:// or https:// URL")
+    # httpx keeps what it cannot parse as a host ("ntfy dot sh"): a space never belongs there.
+    if any(ch.isspace() for ch in value):
+        raise ValueError(f"{what} must not contain spaces, e.g. https://ntfy.sh")
     return value
 
 

@@ -83,5 +83,23 @@
     });
   });
 
+  // A strip of recent runs is one Tab stop (its newest bar); the arrow keys, Home and End
+  // move along it, and the focused bar shows its popup (CSS :focus).
+  document.addEventListener("keydown", function (event) {
+    var bar = event.target.closest && event.target.closest(".strip .bar");
+    if (!bar) return;
+    var bars = Array.prototype.slice.call(bar.parentNode.querySelectorAll(".bar"));
+    var at = bars.indexOf(bar), to = null;
+    if (event.key === "ArrowLeft") to = Math.max(0, at - 1);
+    else if (event.key === "ArrowRight") to = Math.min(bars.length - 1, at + 1);
+    else if (event.key === "Home") to = 0;
+    else if (event.key === "End") to = bars.length - 1;
+    if (to === null) return;
+    event.preventDefault();
+    bar.tabIndex = -1;
+    bars[to].tabIndex = 0;
+    bars[to].focus();
+  });
+
   document.addEventListener("htmx:afterSettle", function () { localize(document); });
 })();

@@ -56,6 +56,39 @@
     };
   }
 
+  // Failed and warning runs get a marker on every chart, in the result colours of the page.
+  var MARKED = { Error: "--bad", Fatal: "--bad", Warning: "--late" };
+
+  function markProblems(metric, jobs) {
+    return function (u) {
+      var ctx = u.ctx;
+      ctx.save();
+      jobs.forEach(function (job) {
+        job.status.forEach(function (status, i) {
+          var value = job[metric.name][i];
+          if (!MARKED[status] || value == null) return;
+          var x = u.valToPos(job.x[i], "x", true), y = u.valToPos(value, "y", true);
+          ctx.beginPath();
+          ctx.fillStyle = cssVar(MARKED[status]) || "#b91c1c";
+          ctx.arc(x, y, 4.5 * devicePixelRatio, 0, 2 * Math.PI);
+          ctx.fill();
+        });
+      });
+      ctx.restore();
+    };
+  }
+
+  function problemsText(jobs) {
+    var failed = 0, warned = 0;
+    jobs.forEach(function (job) {
+      job.status.forEach(function (status) {
+        if (status === "Error" || status === "Fatal") failed++;
+        else if (status === "Warning") warned++;
+      });
+    });
+    return { failed: failed, warned: warned };
+  }
+
   function draw(container, data) {
     charts.forEach(function (chart) { chart.destroy(); });
     charts = [];
@@ -64,13 +97,23 @@
     empty.hidden = data.jobs.length > 0;
     if (!data.jobs.length) return;
     var ink = cssVar("--muted") || "#666", grid = cssVar("--line") || "#ddd";
+    var problems = problemsText(data.jobs);
+    var note = container.querySelector("[data-charts-marks]");
+    if (note) {
+      note.hidden = !(problems.failed || problems.warned);
+      note.querySelector("[data-failed]").textContent = problems.failed;
+      note.querySelector("[data-warned]").textContent = problems.warned;
+    }
     data.metrics.forEach(function (metric) {
       var tables = data.jobs.map(function (job) { return [job.x, job[metric.name]]; });
       var aligned = tables.length === 1 ? tables[0] : uPlot.join(tables);
       var figure = document.createElement("figure");
       figure.className = "chart";
       figure.setAttribute("role", "img");
-      figure.setAttribute("aria-label", metric.label + " per run");
+      figure.setAttribute("aria-label", metric.label + " per run" +
+        (problems.failed ? ", " + problems.failed + " failed marked" : "") +
+        (problems.warned ? ", " + problems.warned + " with warnings marked" : ""));
+      figure.dataset.marked = problems.failed + problems.warned;
       var caption = document.createElement("figcaption");
       var single = data.jobs.length === 1 && data.bands !== undefined;
       var band = single ? data.bands[metric.name] : null;
@@ -92,6 +135,7 @@
         cursor: { points: { size: 6 } },
         scales: { x: { time: true } },
         plugins: single ? [marks(band, flagged, aligned[0], aligned[1], cssVar("--bad") || "#dc2626")] : [],
+        hooks: { draw: [markProblems(metric, data.jobs)] },
         axes: [
           axis,
           Object.assign({}, axis, {
