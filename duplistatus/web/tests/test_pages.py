@@ -44,7 +44,8 @@ def test_a_failing_job_on_time_is_not_ok(admin_client, loaded):
     documents = next(row for row in html.split("<tr ")[1:] if ">Documents<" in row)
     assert documents.startswith('class="h-failing" data-state="ok"')
     assert ">Documents<" in documents and ">Failing<" in documents and ">OK<" not in documents
-    tiles = html[html.index('aria-label="Summary"') : html.index("</section>")]
+    tiles = html[html.index('aria-label="Summary"') :]
+    tiles = tiles[: tiles.index("</section>")]
     # Photos and Mail's warning aside, only nas/Photos is fine: failing are Documents and the
     # two fatal ones; overdue is System; Mail warned.
     assert re.search(r'href="\?health=ok"[^>]*><span class="n">1<', tiles)
