@@ -52,7 +52,7 @@ def connection_context(server: Server | None, request: HttpRequest | None = None
         "pinned": format_fingerprint(server.duplicati_fingerprint)
         if server and server.duplicati_fingerprint
         else "",
-        "errors": {},
+        "connection_errors": {},
     }
 
 
@@ -68,7 +68,7 @@ def _link(request: HttpRequest, server: Server | None) -> tuple[dict, Server | N
             trust_fingerprint=post.get("trust", ""),
         )
     except CollectError as exc:
-        context["errors"] = {ERROR_FIELD.get(exc.code, "address"): exc.message}
+        context["connection_errors"] = {ERROR_FIELD.get(exc.code, "address"): exc.message}
         if exc.fingerprint and exc.code in ("certificate_untrusted", "certificate_changed"):
             context["offer_trust"] = exc.fingerprint
             context["offer_trust_shown"] = format_fingerprint(exc.fingerprint)
