@@ -15,10 +15,10 @@ import zstandard
 from django.db import IntegrityError, connection, transaction
 
 from duplistatus import wakeup
+from duplistatus.backups import rows
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
-from . import rows
 from .parse import Identity, Report
 
 FAILED_STATUSES = ("Error", "Fatal")

@@ -1,4 +1,5 @@
-"""Rows written and read on the upload path without the ORM's per-statement work.
+"""Rows written and read on hot paths (the upload, the endpoints dashboards poll) without
+the ORM's per-statement work.
 
 `Model.objects.create()` compiles its INSERT anew each time and prepares every one of a
 run's ~60 fields through the field machinery; a raw query builds its model through a
@@ -7,7 +8,8 @@ model's statement and each field's conversion are worked out once per process, a
 only the values that need it (dates, JSON) go through Django's own conversion: what is
 stored is exactly what the ORM would store, on SQLite and on PostgreSQL.
 
-Only for plain models on the hot path (no custom save(), no signals listened to).
+Only for plain models (no custom save(), no signals listened to), and only where a profile
+says the ORM's own work is what costs.
 """
 
 from __future__ import annotations
@@ -79,36 +81,59 @@ Converter = Callable[[Any, Any, Any], Any]
 
 @cache
 def _read_plan(
-    model: type[models.Model], vendor: str
+    model: type[models.Model], vendor: str, only: tuple[str, ...] | None
 ) -> tuple[str, list[str], list[tuple[int, Any, list[Converter]]]]:
     """The column list to SELECT (or RETURN), the attribute names in that order, and the
     converters of the columns that have any (as the ORM's compiler finds them)."""
     del vendor
-    fields = list(model._meta.concrete_fields)
+    fields = [
+        f for f in model._meta.concrete_fields if only is None or f.primary_key or f.name in only
+    ]
+    table = model._meta.db_table
     q = connection.ops.quote_name
-    columns = ", ".join(q(f.column) for f in fields)
+    columns = ", ".join(f"{q(table)}.{q(f.column)}" for f in fields)
     converting = []
     for index, field in enumerate(fields):
-        col = field.get_col(model._meta.db_table)
+        col = field.get_col(table)
         found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if found:
             converting.append((index, col, found))
     return columns, [f.attname for f in fields], converting
 
 
-def columns(model: type[models.Model]) -> str:
-    """What to SELECT (or RETURN) for `fetch_one` to build a `model`."""
-    return _read_plan(model, connection.vendor)[0]
+def columns(model: type[models.Model], only: tuple[str, ...] | None = None) -> str:
+    """What to SELECT (or RETURN) for `fetch_one` to build a `model`: every column, or the
+    primary key and the fields named in `only` (the others are deferred, as with .only())."""
+    return _read_plan(model, connection.vendor, only)[0]
 
 
-def fetch_one[M: models.Model](model: type[M], sql: str, params: Sequence[Any]) -> M | None:
-    """The first row of `sql` (which selects `columns(model)`) as a `model`, or None."""
-    _, names, converting = _read_plan(model, connection.vendor)
+def fetch_one[M: models.Model](
+    model: type[M], sql: str, params: Sequence[Any], only: tuple[str, ...] | None = None
+) -> M | None:
+    """The first row of `sql` (which selects `columns(model, only)`) as a `model`, or None."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else build(model, row, only)
+
+
+def fetch_all[M: models.Model](
+    model: type[M], sql: str, params: Sequence[Any], only: tuple[str, ...] | None = None
+) -> list[tuple[M, tuple[Any, ...]]]:
+    """Each row of `sql` (which selects `columns(model, only)` first, then anything else) as
+    a `model` and the rest of the row."""
+    width = len(_read_plan(model, connection.vendor, only)[1])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [(build(model, row[:width], only), tuple(row[width:])) for row in found]
+
+
+def build[M: models.Model](
+    model: type[M], row: Sequence[Any], only: tuple[str, ...] | None = None
+) -> M:
+    """A `model` from a row of `columns(model, only)`, as the ORM would have made it."""
+    _, names, converting = _read_plan(model, connection.vendor, only)
     values = list(row)
     for index, col, converters in converting:
         value = values[index]
