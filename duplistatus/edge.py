@@ -1,5 +1,5 @@
-"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's ASGI interface, handed only
-complete requests.
+"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's RSGI interface (or any ASGI
+server), handed only complete requests.
 
 Under granian's WSGI interface a request thread read the body from the network itself, so four
 clients dripping a body one byte a second took all four threads and the whole service (pages,

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
 from duplistatus import clock
-from duplistatus.backups import rows
+from duplistatus.backups import sqlrows
 from duplistatus.backups.models import BackupJob, BackupRun, Server
 from duplistatus.humanize import format_duration
 from duplistatus.ingest.parse import ParseError, parse_body, resolve_identity
@@ -226,9 +226,9 @@ def lastbackups(request: HttpRequest, server: str) -> HttpResponse:
 
 def _find_server(identifier: str) -> Server | JsonResponse:
     """By machine id (the original's server id), by our numeric id, then by name."""
-    server = rows.fetch_one(
+    server = sqlrows.fetch_one(
         Server,
-        f"SELECT {rows.columns(Server)} FROM {_table(Server)} WHERE {_q('key')} = %s",
+        f"SELECT {sqlrows.columns(Server)} FROM {_table(Server)} WHERE {_q('key')} = %s",
         [identifier],
     )
     if server is None and identifier.isdigit():
@@ -236,9 +236,9 @@ def _find_server(identifier: str) -> Server | JsonResponse:
     if server is None:
         named = [
             found
-            for found, _ in rows.fetch_all(
+            for found, _ in sqlrows.fetch_all(
                 Server,
-                f"SELECT {rows.columns(Server)} FROM {_table(Server)} "
+                f"SELECT {sqlrows.columns(Server)} FROM {_table(Server)} "
                 f"WHERE {_q('name')} = %s OR {_q('alias')} = %s "
                 f"ORDER BY {_q('name')}, {_q('id')} LIMIT 10",
                 [identifier, identifier],
@@ -308,12 +308,13 @@ def _runs_with_jobs(server: Server, where: str, order: str, params: list[Any]) -
     with `server`, as `select_related("job__server")` would give them."""
     run, job = _table(BackupRun), _table(BackupJob)
     sql = (
-        f"SELECT {rows.columns(BackupRun, _SHOWN_RUN_FIELDS)}, {job}.{_q('name')}, "
+        f"SELECT {sqlrows.columns(BackupRun, _SHOWN_RUN_FIELDS)}, {job}.{_q('name')}, "
         f"{job}.{_q('backup_id')} FROM {run} JOIN {job} ON {job}.{_q('id')} = {run}.{_q('job_id')} "
         f"WHERE {where} ORDER BY {order}"
     )
     found = []
-    for backup_run, (name, backup_id) in rows.fetch_all(BackupRun, sql, params, _SHOWN_RUN_FIELDS):
+    read = sqlrows.fetch_all(BackupRun, sql, params, _SHOWN_RUN_FIELDS)
+    for backup_run, (name, backup_id) in read:
         job = BackupJob.from_db(
             None,
             ["id", "server_id", "name", "backup_id"],

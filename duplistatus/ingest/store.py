@@ -15,7 +15,7 @@ import zstandard
 from django.db import IntegrityError, connection, transaction
 
 from duplistatus import wakeup
-from duplistatus.backups import rows
+from duplistatus.backups import sqlrows
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
@@ -97,7 +97,7 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
 
-    raw = rows.insert(upload.raw_report())
+    raw = sqlrows.insert(upload.raw_report())
     run = BackupRun(
         job=job,
         server=server,
@@ -132,10 +132,10 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         next_scheduled_run=report.next_scheduled_run,
         **report.stats,
     )
-    rows.insert(run)
+    sqlrows.insert(run)
     if run.is_backup:
         # The event first: a recovery notice reads better after the run that caused it.
-        rows.insert(
+        sqlrows.insert(
             Event(
                 kind=Event.Kind.BACKUP_RESULT,
                 job=job,
@@ -146,7 +146,7 @@ def _store(report: Report, identity: Identity, upload: Upload, sha256: str) -> B
         )
         job_changes.update(_job_changes(job, run, now))
         wakeup.wake_on_commit()  # notifications go out promptly, after the response
-    rows.update(BackupJob, job.pk, job_changes)
+    sqlrows.update(BackupJob, job.pk, job_changes)
     return run
 
 
@@ -163,10 +163,10 @@ def _touch_server(identity: Identity, now: datetime) -> Server:
         params.append(identity.server_name)
     update = (
         f"UPDATE {q(Server._meta.db_table)} SET {', '.join(sets)} WHERE {q('key')} = %s "
-        f"RETURNING {rows.columns(Server)}"
+        f"RETURNING {sqlrows.columns(Server)}"
     )
     params.append(identity.server_key)
-    if updated := rows.fetch_one(Server, update, params):
+    if updated := sqlrows.fetch_one(Server, update, params):
         return updated
     try:
         with transaction.atomic():
@@ -175,7 +175,7 @@ def _touch_server(identity: Identity, now: datetime) -> Server:
             )
     except IntegrityError:
         # Another process stored its first report at the same moment; it is there now.
-        return rows.fetch_one(Server, update, params)  # type: ignore[return-value]
+        return sqlrows.fetch_one(Server, update, params)  # type: ignore[return-value]
 
 
 def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
@@ -187,11 +187,11 @@ def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
     q = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     select = (
-        f"SELECT {rows.columns(BackupJob)} FROM {q(BackupJob._meta.db_table)} "
+        f"SELECT {sqlrows.columns(BackupJob)} FROM {q(BackupJob._meta.db_table)} "
         f"WHERE {q('server_id')} = %s AND {q('name')} = %s{lock}"
     )
     params = [server.pk, identity.job_name]
-    if found := rows.fetch_one(BackupJob, select, params):
+    if found := sqlrows.fetch_one(BackupJob, select, params):
         job = found
     else:
         try:
@@ -204,7 +204,7 @@ def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
                 )
         except IntegrityError:
             # Another process created it at the same moment; it is there now.
-            job = rows.fetch_one(BackupJob, select, params)  # type: ignore[assignment]
+            job = sqlrows.fetch_one(BackupJob, select, params)  # type: ignore[assignment]
     job.server = server
     return job
 

@@ -1,4 +1,4 @@
-"""backups/rows.py stores and reads rows exactly as the ORM does, on SQLite and PostgreSQL."""
+"""backups/sqlrows.py stores and reads rows exactly as the ORM does, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from conftest import CORPUS
-from duplistatus.backups import rows
+from duplistatus.backups import sqlrows
 from duplistatus.backups.models import BackupJob, BackupRun, RawReport, Server
 from duplistatus.ingest.parse import parse_body, resolve_identity
 from duplistatus.ingest.store import Upload
@@ -50,7 +50,7 @@ def test_inserted_rows_read_back_as_the_orm_would_have_stored_them():
 
     by_orm = upload.raw_report()
     by_orm.save()
-    by_rows = rows.insert(upload.raw_report())
+    by_rows = sqlrows.insert(upload.raw_report())
     assert by_rows.pk is not None and by_rows.pk != by_orm.pk
     stored = {r.pk: fields(r) for r in RawReport.objects.all()}
     assert {**stored[by_rows.pk], "id": None} == {**stored[by_orm.pk], "id": None}
@@ -58,7 +58,7 @@ def test_inserted_rows_read_back_as_the_orm_would_have_stored_them():
     run_orm = a_run(job, by_orm, "a" * 64)
     run_orm.save()
     other_job = BackupJob.objects.create(server=server, name="Mail", created_at=NOW)
-    run_rows = rows.insert(a_run(other_job, by_rows, "b" * 64))
+    run_rows = sqlrows.insert(a_run(other_job, by_rows, "b" * 64))
     stored = {r.pk: fields(r) for r in BackupRun.objects.all()}
     differ = {"id", "job_id", "raw_report_id", "body_sha256"}
     assert {k: v for k, v in stored[run_rows.pk].items() if k not in differ} == {
@@ -74,11 +74,11 @@ def test_fetched_rows_equal_what_the_orm_reads():
     job = BackupJob.objects.create(
         server=server, name="Photos", created_at=NOW, learned_weekdays=[3], last_run_at=NOW
     )
-    rows.update(BackupJob, job.pk, {"run_count": 3, "needs_learning": True, "alert_after": NOW})
+    sqlrows.update(BackupJob, job.pk, {"run_count": 3, "needs_learning": True, "alert_after": NOW})
     q = connection.ops.quote_name
     for model, pk in ((Server, server.pk), (BackupJob, job.pk)):
-        sql = f"SELECT {rows.columns(model)} FROM {q(model._meta.db_table)} WHERE {q('id')} = %s"
-        assert fields(rows.fetch_one(model, sql, [pk])) == fields(model.objects.get(pk=pk))
+        sql = f"SELECT {sqlrows.columns(model)} FROM {q(model._meta.db_table)} WHERE {q('id')} = %s"
+        assert fields(sqlrows.fetch_one(model, sql, [pk])) == fields(model.objects.get(pk=pk))
     read = BackupJob.objects.get(pk=job.pk)
     assert (read.run_count, read.needs_learning, read.alert_after) == (3, True, NOW)
 
