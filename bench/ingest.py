@@ -9,9 +9,17 @@ It starts its own server (`python -m duplistatus serve`, fresh data dir, free po
 stops it. It PRINTS figures beside the targets and asserts nothing about speed; it exits
 non-zero only when an upload that should have been stored was not (a non-200 answer).
 
+The floor: bench/_floor.py, the least a Python server does to take an upload (stdlib HTTP
+server, json, one SQLite row). Sequential uploads go to it and to duplistatus in alternating
+rounds of 50, with the same client and bodies; duplistatus's rate as a fraction of the floor's
+is the ingest figure (issue 17: >= 0.25; the original duplistatus 1.4.2 reaches 0.09), which a
+busy machine moves far less than either rate. --client stdlib shows the servers' own cost
+(httpx, the default, spends ~0.5-1 ms per request in the client, which flatters the ratio).
+
 Phases
-  A  warm-up, then sequential uploads (one keep-alive client) and 4 concurrent clients,
-     with ~1,000 runs stored (300 in --small).
+  A  warm-up, then sequential uploads (one keep-alive client, paired with the floor) and 4
+     concurrent clients, with ~1,000 runs stored (300 in --small); then the endpoints
+     compatible with the original that dashboards poll.
   B  the database is brought to 100,000 runs (5,000 in --small) without HTTP, in this process,
      through the project's own models (see `prefill`), then the same measurements again.
 Memory: summed RSS (and USS/PSS) of the serve process and all its children, idle after start,
