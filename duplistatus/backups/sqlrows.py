@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 # Values of these types are what the database gets for non-JSON fields: no conversion.
 _PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
@@ -41,21 +42,22 @@ def _insert_plan(model: type[models.Model], vendor: str) -> tuple[str, list[mode
     return sql, fields
 
 
-def _db_value(field: models.Field, value: Any) -> Any:
+def _db_value(field: models.Field, value: Any, conn: BaseDatabaseWrapper) -> Any:
     if type(value) in _PLAIN and not _always_prepared(field):
         return value
-    return field.get_db_prep_save(value, connection=connection)
+    return field.get_db_prep_save(value, connection=conn)
 
 
 def insert[M: models.Model](instance: M) -> M:
     """INSERT `instance` (every concrete field, as `save()` would) and set its primary key."""
-    sql, fields = _insert_plan(type(instance), connection.vendor)
-    params = [_db_value(f, getattr(instance, f.attname)) for f in fields]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]  # once: each use of the proxy looks it up again
+    sql, fields = _insert_plan(type(instance), conn.vendor)
+    params = [_db_value(f, getattr(instance, f.attname), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
         instance.pk = cursor.fetchone()[0]
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = conn.alias
     return instance
 
 
@@ -63,16 +65,18 @@ def update(model: type[models.Model], pk: int, changes: dict[str, Any]) -> None:
     """UPDATE one row's `changes` (attribute names: `last_run_id`, not `last_run`)."""
     if not changes:
         return
+    conn = connections[DEFAULT_DB_ALIAS]
     meta = model._meta
-    q = connection.ops.quote_name
+    q = conn.ops.quote_name
     sets, params = [], []
     for name, value in changes.items():
         field = meta.get_field(name)
         sets.append(f"{q(field.column)} = %s")
-        params.append(_db_value(field, value.pk if isinstance(value, models.Model) else value))
+        value = value.pk if isinstance(value, models.Model) else value
+        params.append(_db_value(field, value, conn))
     params.append(pk)
     sql = f"UPDATE {q(meta.db_table)} SET {', '.join(sets)} WHERE {q(meta.pk.column)} = %s"
-    with connection.cursor() as cursor:
+    with conn.cursor() as cursor:
         cursor.execute(sql, params)
 
 
