@@ -183,11 +183,27 @@ def prepare_in_web_worker(echo: Echo = print) -> int:
     return setup.returncode
 
 
+M_ARENA_MAX = -8  # from glibc's <malloc.h>
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates an arena of its own (up to 8 per core), which
+    keeps what that thread freed: with the request threads that is ~6 MB more resident after
+    a burst of uploads than with two arenas (bench/ingest.py). Linux with glibc only."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass  # another C library (musl): nothing to tune
+
+
 def run_in_web_worker(echo: Echo = print) -> Any:
     """Called once in each web worker of `serve`, before the app is built."""
     parent = os.environ.get("DUPLISTATUS_SERVE_PID")
     if parent:
         die_with_parent(int(parent))
+    limit_malloc_arenas()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "duplistatus.settings")
     import django
 
