@@ -954,6 +954,7 @@ def print_report(result: dict[str, Any]) -> None:
     )
     row("  floor server CPU/upload", "server_cpu_ms_per_upload", "floor", " ms", digits=2)
     row("  floor latency p50", "p50_ms", "floor", " ms", digits=2)
+    row("  floor latency p99", "p99_ms", "floor", " ms", digits=2)
     row(f"  best round of {ROUND}", "best_round_uploads_per_s", "sequential", "")
     for p in ("p50", "p90"):
         row(f"sequential latency {p}", f"{p}_ms", "sequential", " ms", digits=2)
