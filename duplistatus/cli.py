@@ -80,9 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "duplistatus.asgi:application",
         address=args.host,
         port=args.port,
-        # ASGI without lifespan: the event loop reads request bodies, Django runs in a pool of
-        # --threads threads (duplistatus.edge), so slow clients hold no thread.
-        interface=Interfaces.ASGINL,
+        # RSGI: the event loop reads request bodies, Django runs in a pool of --threads
+        # threads (duplistatus.edge), so slow clients hold no thread.
+        interface=Interfaces.RSGI,
         workers=args.workers,
         backlog=2048,
         # A slow client gets this long to send its request line and headers (then the body

@@ -1,5 +1,5 @@
-"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's ASGI interface, handed only
-complete requests.
+"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's RSGI interface (or any ASGI
+server), handed only complete requests.
 
 Under granian's WSGI interface a request thread read the body from the network itself, so four
 clients dripping a body one byte a second took all four threads and the whole service (pages,
@@ -26,6 +26,9 @@ import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
+
+from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
+from granian.rsgi import ProtocolError as RSGIProtocolError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -110,16 +113,68 @@ def build_environ(scope: Scope, body: IO[bytes], length: int) -> dict[str, Any]:
     return environ
 
 
+def build_rsgi_environ(scope: Any, body: IO[bytes], length: int) -> dict[str, Any]:
+    """The WSGI environ of a granian RSGI scope whose body has been read (as build_environ)."""
+    server_host, _, server_port = scope.server.rpartition(":")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope.method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": scope.path.encode().decode("latin-1"),
+        "QUERY_STRING": scope.query_string,
+        "SERVER_NAME": server_host.strip("[]") or "localhost",
+        "SERVER_PORT": server_port or "80",
+        "SERVER_PROTOCOL": f"HTTP/{scope.http_version}",
+        "CONTENT_LENGTH": str(length),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.scheme,
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    if scope.client:
+        address, _, port = scope.client.rpartition(":")
+        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = address.strip("[]"), port
+    for name, value in scope.headers.items():
+        name = name.upper().replace("-", "_")
+        if name == "CONTENT_LENGTH":
+            continue  # the length of what was read, set above
+        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else "HTTP_" + name
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
+
+
+async def read_rsgi_body(proto: Any, declared: int | None, limit: int) -> IO[bytes]:
+    """The whole request body of a granian RSGI request, at most `limit` bytes: with a
+    Content-Length (already checked against `limit`) read by granian in one piece, else
+    (chunked) piece by piece with the bound checked as it grows."""
+    if declared is not None:
+        return io.BytesIO(await proto())
+    body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    size = 0
+    async for chunk in proto:
+        size += len(chunk)
+        if size > limit:
+            body.close()
+            raise BodyTooLarge
+        body.write(chunk)
+    body.seek(0)
+    return body
+
+
 class Response:
     """What a WSGI app answered, collected in a request thread."""
 
     def __init__(self) -> None:
         self.status = 500
         self.headers: list[tuple[bytes, bytes]] = []
+        self.str_headers: list[tuple[str, str]] = []  # as the app gave them (for RSGI)
         self.written: list[bytes] = []  # through the legacy write() callable
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
         self.status = int(status.split(" ", 1)[0])
+        self.str_headers = headers
         self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         return self.written.append
 
@@ -183,6 +238,53 @@ class BufferedWSGI:
         # The usual response, or the last batch, in one message.
         await send({"type": "http.response.body", "body": b"".join(batch), "more_body": False})
 
+    async def __rsgi__(self, scope: Any, proto: Any) -> None:
+        """The same under granian's RSGI interface, which `serve` uses: granian reads a body
+        of known length in one piece and takes the response in one call, without ASGI's
+        message dicts (bench/ingest.py: less CPU per request)."""
+        if scope.proto != "http":
+            return
+        declared = _declared_length(scope.headers.get("content-length"))
+        if declared is not None and declared > self.max_body_bytes:
+            return self.rsgi_error(proto, 413, self.too_large())
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                body = await read_rsgi_body(proto, declared, self.max_body_bytes)
+        except TimeoutError:
+            return self.rsgi_error(
+                proto, 408, f"request body not received within {self.body_timeout:g} s"
+            )
+        except BodyTooLarge:
+            return self.rsgi_error(proto, 413, self.too_large())
+        except (RSGIProtocolClosed, RSGIProtocolError):
+            return  # the client went away
+        length = body.seek(0, io.SEEK_END)
+        body.seek(0)
+        environ = build_rsgi_environ(scope, body, length)
+        loop = asyncio.get_running_loop()
+        try:
+            response, chunks, batch, done = await loop.run_in_executor(
+                self.executor, self.run, environ
+            )
+        finally:
+            body.close()
+        if done:  # the usual response, in one piece
+            proto.response_bytes(response.status, response.str_headers, b"".join(batch))
+            return
+        transport = proto.response_stream(response.status, response.str_headers)
+        while True:
+            for chunk in batch:
+                await transport.send_bytes(chunk)
+            if done:
+                return
+            batch, done = await loop.run_in_executor(self.executor, next_batch, chunks)
+
+    @staticmethod
+    def rsgi_error(proto: Any, status: int, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        headers = [("content-type", "application/json"), ("connection", "close")]
+        proto.response_bytes(status, headers, body)
+
     def run(self, environ: dict[str, Any]) -> tuple[Response, Iterator[bytes], list[bytes], bool]:
         """Django on one request, in a request thread: the response and its first batch."""
         response = Response()
@@ -204,6 +306,13 @@ class BufferedWSGI:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _declared_length(value: str | None) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
 
 
 def _content_length(scope: Scope) -> int | None:

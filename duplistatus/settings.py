@@ -84,6 +84,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
+# POST /api/upload, which Duplicati calls after every backup, runs through these only
+# (duplistatus.wsgi): it has no session, cookie, CSRF token, page or static file, and the
+# rest cost more than storing the report's rows (bench/ingest.py).
+UPLOAD_MIDDLEWARE = [
+    "duplistatus.proxies.TrustedProxyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+]
 
 ROOT_URLCONF = "duplistatus.urls"
 WSGI_APPLICATION = "duplistatus.wsgi.application"

@@ -24,6 +24,13 @@ def wake() -> None:
 def wake_on_commit() -> None:
     """Wake workers once the current transaction commits (in-process and on PostgreSQL);
     at once when no transaction is open."""
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        # PostgreSQL itself delivers a NOTIFY sent in a transaction when it commits (and
+        # drops it on rollback): no statement of its own after the commit.
+        with connection.cursor() as cursor:
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        transaction.on_commit(event.set)
+        return
 
     def signal() -> None:
         event.set()

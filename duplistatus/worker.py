@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from datetime import datetime, timedelta
 
 from django.db import close_old_connections, connection
@@ -30,9 +31,12 @@ log = logging.getLogger(__name__)
 SCAN_PERIOD = timedelta(minutes=1)
 # How often a worker records that it is alive (WorkerHeartbeat, read by /metrics).
 HEARTBEAT_PERIOD = timedelta(seconds=15)
-# Wake-ups closer together than this are taken as one: a burst of uploads is handled in a
-# few passes instead of one pass per upload.
+# Wake-ups closer together than this are taken as one: a burst of uploads (hundreds a
+# second) is handled in one pass once it pauses, instead of a pass per upload, each taking
+# CPU from the uploads; but a steady stream still gets a pass at least every
+# MAX_WAKE_DELAY_SECONDS, so notifications never wait longer than that for a burst to end.
 MIN_PASS_GAP_SECONDS = 0.05
+MAX_WAKE_DELAY_SECONDS = 1.0
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
 
 
@@ -136,9 +140,21 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
             listener.wait(timeout)
         else:
             _wake.wait(timeout)
-            stop.wait(MIN_PASS_GAP_SECONDS)
-            _wake.clear()
+            _settle(stop)
     log.info("worker stopped")
+
+
+def _settle(stop: threading.Event) -> None:
+    """After a wake-up: wait until wake-ups stop coming for MIN_PASS_GAP_SECONDS, at most
+    MAX_WAKE_DELAY_SECONDS, so that a burst makes one pass."""
+    deadline = time.monotonic() + MAX_WAKE_DELAY_SECONDS
+    while True:
+        _wake.clear()
+        if stop.wait(MIN_PASS_GAP_SECONDS) or not _wake.is_set():
+            return
+        if time.monotonic() >= deadline:
+            _wake.clear()
+            return
 
 
 class _Listener:

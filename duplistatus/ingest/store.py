@@ -20,6 +20,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Length
 
 from duplistatus import wakeup
+from duplistatus.backups import sqlrows
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
 from duplistatus.monitoring import monitor
 
@@ -204,9 +205,8 @@ def _store(
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
 
-    raw = upload.raw_report()
-    raw.save()
-    run = BackupRun.objects.create(
+    raw = sqlrows.insert(upload.raw_report())
+    run = BackupRun(
         job=job,
         server=server,
         raw_report=raw,
@@ -240,20 +240,23 @@ def _store(
         next_scheduled_run=report.next_scheduled_run,
         **report.stats,
     )
+    sqlrows.insert(run)
     if run.is_backup:
         if notify:
             # The event first: a recovery notice reads better after the run that caused it.
-            Event.objects.create(
-                kind=Event.Kind.BACKUP_RESULT,
-                job=job,
-                run=run,
-                created_at=now,
-                details={"status": run.status, "server_id": server.pk},
+            sqlrows.insert(
+                Event(
+                    kind=Event.Kind.BACKUP_RESULT,
+                    job=job,
+                    run=run,
+                    created_at=now,
+                    details={"status": run.status, "server_id": server.pk},
+                )
             )
         job_changes.update(_job_changes(job, run, now))
         wakeup.wake_on_commit()  # notifications go out promptly, after the response
     if job_changes:
-        BackupJob.objects.filter(pk=job.pk).update(**job_changes)
+        sqlrows.update(BackupJob, job.pk, job_changes)
         for name, value in job_changes.items():
             setattr(job, name, value)  # as stored, for the batch's next report
     return run
@@ -271,11 +274,12 @@ def _touch_server(identity: Identity, now: datetime) -> Server:
         sets.append(f"{q('name')} = %s")
         params.append(identity.server_name)
     update = (
-        f"UPDATE {q(Server._meta.db_table)} SET {', '.join(sets)} WHERE {q('key')} = %s RETURNING *"
+        f"UPDATE {q(Server._meta.db_table)} SET {', '.join(sets)} WHERE {q('key')} = %s "
+        f"RETURNING {sqlrows.columns(Server)}"
     )
     params.append(identity.server_key)
-    if updated := list(Server.objects.raw(update, params)):
-        return updated[0]
+    if updated := sqlrows.fetch_one(Server, update, params):
+        return updated
     try:
         with transaction.atomic():
             return Server.objects.create(
@@ -283,7 +287,7 @@ def _touch_server(identity: Identity, now: datetime) -> Server:
             )
     except IntegrityError:
         # Another process stored its first report at the same moment; it is there now.
-        return list(Server.objects.raw(update, params))[0]
+        return sqlrows.fetch_one(Server, update, params)  # type: ignore[return-value]
 
 
 def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
@@ -295,12 +299,12 @@ def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
     q = connection.ops.quote_name
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     select = (
-        f"SELECT * FROM {q(BackupJob._meta.db_table)} "
+        f"SELECT {sqlrows.columns(BackupJob)} FROM {q(BackupJob._meta.db_table)} "
         f"WHERE {q('server_id')} = %s AND {q('name')} = %s{lock}"
     )
     params = [server.pk, identity.job_name]
-    if found := list(BackupJob.objects.raw(select, params)):
-        job = found[0]
+    if found := sqlrows.fetch_one(BackupJob, select, params):
+        job = found
     else:
         try:
             with transaction.atomic():
@@ -312,7 +316,7 @@ def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
                 )
         except IntegrityError:
             # Another process created it at the same moment; it is there now.
-            job = list(BackupJob.objects.raw(select, params))[0]
+            job = sqlrows.fetch_one(BackupJob, select, params)  # type: ignore[assignment]
     job.server = server
     return job
 

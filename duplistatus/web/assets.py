@@ -79,6 +79,19 @@ def sources_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def collection_is_current() -> bool:
+    """Whether the collected files are those of the current sources (collect_if_changed
+    would do nothing)."""
+    from django.conf import settings
+
+    stamp = Path(settings.DATA_DIR) / "static.fingerprint"
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    try:
+        return manifest.is_file() and stamp.read_text() == sources_fingerprint()
+    except FileNotFoundError:
+        return False
+
+
 def collect_if_changed(verbosity: int = 0) -> bool:
     """collectstatic when a static source changed (or was added or removed) since the last
     collection into this data dir; returns whether it collected. Collecting hashes and
