@@ -188,7 +188,9 @@ def test_an_older_sqlite_backup_is_migrated_forward(client, django_user_model, t
     old = tmp_path / "old.sqlite3"
     backup.backup(old)
     # Make it a backup of the schema before retention existed.
-    rolled_back = cli(tmp_path, f"sqlite:///{old}", "manage", "migrate", "backups", "0007_server_details")
+    rolled_back = cli(
+        tmp_path, f"sqlite:///{old}", "manage", "migrate", "backups", "0007_server_details"
+    )
     assert rolled_back.returncode == 0, rolled_back.stderr
 
     backup.restore(old, force=True)
