@@ -3,7 +3,9 @@ PostgreSQL named by DATABASE_URL (CI runs the suite on both)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import urllib.parse
 from pathlib import Path
 
@@ -77,3 +79,56 @@ def _reset_clock():
     yield
     clock.reset()
     models._defaults_cache.clear()
+
+
+# Tests reach this machine only. Generated input (schemathesis, hypothesis) and user-supplied
+# addresses (a channel's URL, a Duplicati server's address) must never make a test connect to,
+# or even look up, anything else: such a connection fails here as an unreachable host would.
+_LOCAL_NAMES = {"localhost", "localhost.localdomain", socket.gethostname()}
+
+
+def _is_loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return False
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_local_name(host: object) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode(errors="replace")
+    if host is None or _is_loopback(host):
+        return True
+    return isinstance(host, str) and (host in _LOCAL_NAMES or host.endswith(".localhost"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loopback_only():
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
+
+    def refused(address: object) -> OSError:
+        return ConnectionRefusedError(f"tests connect only to this machine, not {address!r}")
+
+    def connect(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            raise refused(address)
+        return real_connect(self, address)
+
+    def connect_ex(self, address):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+            return 111  # ECONNREFUSED
+        return real_connect_ex(self, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_local_name(host):
+            raise socket.gaierror(socket.EAI_NONAME, f"tests look up only local names: {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    socket.socket.connect, socket.socket.connect_ex = connect, connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = getaddrinfo
+    yield
+    socket.socket.connect, socket.socket.connect_ex = real_connect, real_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = real_getaddrinfo
