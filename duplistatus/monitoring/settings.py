@@ -59,9 +59,15 @@ class ScheduleSettingsIn(BaseModel):
     @field_validator("paused_until")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
-        return value
+        # In UTC, as stored: PostgreSQL refuses offsets beyond ±15:59 that JSON allows.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range") from None
 
 
 SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)

@@ -99,3 +99,21 @@ def test_the_system_health_time_is_kept_in_utc(auth_client, sent, stored):
     assert response.status_code == 200
     assert response.json()["system_health_time"] == stored
     assert MonitoringDefaults.load().system_health_time.isoformat() == stored
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        ("2026-12-01T08:00:00-23:59", 200),  # PostgreSQL: "time zone displacement out of range"
+        ("9999-12-31T23:59:59-23:59", 422),  # past datetime.max in UTC
+    ],
+)
+def test_a_pause_with_any_offset_is_stored_in_utc_or_refused(auth_client, sent, answer):
+    response = auth_client.patch(
+        "/api/v1/monitoring/defaults", {"paused_until": sent}, content_type="application/json"
+    )
+    assert response.status_code == answer
+    if answer == 200:
+        assert response.json()["paused_until"] == "2026-12-02T07:59:00Z"
+    else:
+        assert response.json()["detail"][0]["loc"][-1] == "paused_until"
