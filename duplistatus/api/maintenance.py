@@ -23,7 +23,12 @@ class DeletedOut(Schema):
 
 class MergeIn(Schema):
     into: int = Field(description="the id that stays")
-    name: str = Field("", description="the merged name; empty: the newer one")
+    name: str = Field(
+        "",
+        max_length=200,
+        pattern=r"^[^\x00]*$",  # PostgreSQL stores no NUL character
+        description="the merged name; empty: the newer one",
+    )
 
 
 class MergedOut(Schema):
