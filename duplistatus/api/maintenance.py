@@ -23,7 +23,12 @@ class DeletedOut(Schema):
 
 class MergeIn(Schema):
     into: int = Field(description="the id that stays")
-    name: str = Field("", description="the merged name; empty: the newer one")
+    name: str = Field(
+        "",
+        max_length=200,
+        pattern=r"^[^\x00]*$",  # PostgreSQL stores no NUL character
+        description="the merged name; empty: the newer one",
+    )
 
 
 class MergedOut(Schema):
@@ -96,31 +101,56 @@ def merge_job(request: HttpRequest, job_id: int, body: MergeIn) -> MergedOut:
     return MergedOut(into=target.pk, name=target.name, **result.as_dict())
 
 
-class RetentionIO(Schema):
+# Bounds a person could mean (a century; ten years of nightly backups): beyond them a
+# date subtraction overflows or the database column (PostgreSQL: 2**31 - 1) refuses it.
+MAX_RETENTION_DAYS = 36_600
+MAX_RUNS_KEPT = 1_000_000
+MAX_BACKUPS_KEPT = 3_650
+
+
+class RetentionOut(Schema):
     """Null: keep for ever (runs, bodies), or the default (delivery and audit logs)."""
 
-    keep_runs_days: int | None = Field(None, ge=1)
-    keep_runs_count: int | None = Field(None, ge=1, description="the last N runs of each job")
-    keep_raw_days: int | None = Field(None, ge=1, description="report bodies of parsed runs")
-    delivery_log_days: int | None = Field(None, ge=1)
-    audit_retention_days: int | None = Field(None, ge=1)
-    backups_kept: int = Field(7, ge=0, description="nightly backups kept; 0: none")
+    keep_runs_days: int | None
+    keep_runs_count: int | None = Field(description="the last N runs of each job")
+    keep_raw_days: int | None = Field(description="report bodies of parsed runs")
+    delivery_log_days: int | None
+    audit_retention_days: int | None
+    backups_kept: int = Field(description="nightly backups kept; 0: none")
 
 
-RETENTION_FIELDS = list(RetentionIO.model_fields)
+class RetentionIn(Schema):
+    """Send only what you change. Null: keep for ever (runs, bodies), or the default
+    (delivery and audit logs)."""
+
+    keep_runs_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    keep_runs_count: int | None = Field(
+        None, ge=1, le=MAX_RUNS_KEPT, description="the last N runs of each job"
+    )
+    keep_raw_days: int | None = Field(
+        None, ge=1, le=MAX_RETENTION_DAYS, description="report bodies of parsed runs"
+    )
+    delivery_log_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    audit_retention_days: int | None = Field(None, ge=1, le=MAX_RETENTION_DAYS)
+    backups_kept: int = Field(
+        7, ge=0, le=MAX_BACKUPS_KEPT, description="nightly backups kept; 0: none"
+    )
 
 
-def _retention_out(row: MaintenanceSettings) -> RetentionIO:
-    return RetentionIO(**{name: getattr(row, name) for name in RETENTION_FIELDS})
+RETENTION_FIELDS = list(RetentionOut.model_fields)
 
 
-@router.get("/maintenance/retention", response=RetentionIO, summary="Retention settings")
-def get_retention(request: HttpRequest) -> RetentionIO:
+def _retention_out(row: MaintenanceSettings) -> RetentionOut:
+    return RetentionOut(**{name: getattr(row, name) for name in RETENTION_FIELDS})
+
+
+@router.get("/maintenance/retention", response=RetentionOut, summary="Retention settings")
+def get_retention(request: HttpRequest) -> RetentionOut:
     return _retention_out(MaintenanceSettings.load())
 
 
-@router.patch("/maintenance/retention", response=RetentionIO, summary="Change retention")
-def patch_retention(request: HttpRequest, body: RetentionIO) -> RetentionIO:
+@router.patch("/maintenance/retention", response=RetentionOut, summary="Change retention")
+def patch_retention(request: HttpRequest, body: RetentionIn) -> RetentionOut:
     row = MaintenanceSettings.load()
     before = {name: getattr(row, name) for name in RETENTION_FIELDS}
     for name in body.model_fields_set:

@@ -286,7 +286,10 @@ class EventOut(Schema):
 
 @router.get("/events", response=list[EventOut], summary="Events, newest first")
 def list_events(
-    request: HttpRequest, job: int | None = None, kind: str | None = None, limit: int = 100
+    request: HttpRequest,
+    job: int | None = None,
+    kind: Event.Kind | None = None,
+    limit: int = 100,
 ) -> list[EventOut]:
     events = Event.objects.select_related("job").order_by("-created_at", "-id")
     if job is not None:

@@ -113,7 +113,13 @@ def candidate_urls(address: str) -> list[str]:
     netloc += f":{port or DEFAULT_PORT}"
     path = parts.path.rstrip("/")
     schemes = [parts.scheme] if has_scheme else ["https", "http"]
-    return [f"{scheme}://{netloc}{path}" for scheme in schemes]
+    urls = [f"{scheme}://{netloc}{path}" for scheme in schemes]
+    try:
+        for url in urls:
+            httpx.URL(url)  # what httpx cannot encode (e.g. a host name no IDNA allows)
+    except httpx.InvalidURL:
+        raise CollectError("bad_address", "The address is not a valid host name or URL.") from None
+    return urls
 
 
 def fetch_certificate(base_url: str, timeout: float = 10.0) -> Certificate:
@@ -350,6 +356,9 @@ class DuplicatiClient:
                 f"fingerprint is {shown}; trust it only if it is the one your server shows.",
                 fingerprint=presented,
             )
+        if _is_unknown_host(exc):
+            # The resolver's definite answer, not a failure to ask it: the address is wrong.
+            return CollectError("bad_address", f"No host is known by the name in {self.base_url}.")
         if isinstance(exc, httpx.ConnectError) and "SSL" not in str(exc):
             return CollectError("unreachable", f"Cannot reach {self.base_url}: {_reason(exc)}.")
         # TLS spoken to a plain-http port, a connection cut short, a protocol error.
@@ -430,6 +439,17 @@ def machine_identity(info: dict[str, Any]) -> tuple[str, str]:
         if isinstance(option, dict) and option.get("Name") == "machine-id":
             machine_id = str(option.get("DefaultValue") or "")
     return machine_id.strip(), str(info.get("MachineName") or "").strip()
+
+
+def _is_unknown_host(exc: BaseException) -> bool:
+    """The name does not exist (EAI_NONAME), as opposed to a resolver that could not be
+    reached or answered "try again" (EAI_AGAIN): that may pass, this will not."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return seen.errno == socket.EAI_NONAME
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _reason(exc: Exception) -> str:

@@ -4,7 +4,7 @@ affected job's expectation up to date."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -59,9 +59,15 @@ class ScheduleSettingsIn(BaseModel):
     @field_validator("paused_until")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
             raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
-        return value
+        # In UTC, as stored: PostgreSQL refuses offsets beyond ±15:59 that JSON allows.
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the time is out of range") from None
 
 
 SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)
@@ -76,6 +82,16 @@ class DefaultsIn(ScheduleSettingsIn):
     system_health_time: time | None = Field(
         None, description="a daily System Health message to every channel at this time (UTC)"
     )
+
+    @field_validator("system_health_time")
+    @classmethod
+    def _utc(cls, value: time | None) -> time | None:
+        # Stored as UTC without a zone (the database keeps no zone with a time): "08:00+02:00"
+        # becomes 06:00, "08:00Z" 08:00.
+        if value is None or value.utcoffset() is None:
+            return value
+        at = datetime.combine(date(2000, 1, 1), value).astimezone(UTC)
+        return at.time().replace(tzinfo=None)
 
     @field_validator("adopt_learned", "min_learned_confidence")
     @classmethod

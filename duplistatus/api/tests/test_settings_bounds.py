@@ -84,3 +84,36 @@ def test_ids_too_large_for_any_row_are_a_422_not_a_500(auth_client):
     assert response.status_code in (200, 422)
     assert response["Content-Type"].startswith("application/json")
     assert auth_client.get(f"/api/v1/jobs/{2**70}").status_code in (404, 422)
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("08:30:00Z", "08:30:00"), ("08:30+02:00", "06:30:00"), ("23:00", "23:00:00")],
+)
+def test_the_system_health_time_is_kept_in_utc(auth_client, sent, stored):
+    """A time with a zone answered 500 (SQLite: "does not support timezone-aware times";
+    PostgreSQL: "JSON can't represent timezone-aware times")."""
+    response = auth_client.patch(
+        "/api/v1/monitoring/defaults", {"system_health_time": sent}, content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert response.json()["system_health_time"] == stored
+    assert MonitoringDefaults.load().system_health_time.isoformat() == stored
+
+
+@pytest.mark.parametrize(
+    ("sent", "answer"),
+    [
+        ("2026-12-01T08:00:00-23:59", 200),  # PostgreSQL: "time zone displacement out of range"
+        ("9999-12-31T23:59:59-23:59", 422),  # past datetime.max in UTC
+    ],
+)
+def test_a_pause_with_any_offset_is_stored_in_utc_or_refused(auth_client, sent, answer):
+    response = auth_client.patch(
+        "/api/v1/monitoring/defaults", {"paused_until": sent}, content_type="application/json"
+    )
+    assert response.status_code == answer
+    if answer == 200:
+        assert response.json()["paused_until"] == "2026-12-02T07:59:00Z"
+    else:
+        assert response.json()["detail"][0]["loc"][-1] == "paused_until"

@@ -97,3 +97,14 @@ def test_a_job_on_time_whose_last_run_failed_has_failing_health(client, auth_cli
         assert auth_client.get("/api/v1/jobs?health=ok").json() == []
         wrong = auth_client.get("/api/v1/jobs?health=red")
         assert wrong.status_code == 400 and "failing" in wrong.json()["error"]
+
+
+def test_events_filter_by_a_kind_that_exists(client, auth_client):
+    """A kind with a NUL character answered 500 on PostgreSQL; an unknown one an empty list
+    that looked like "no such events yet"."""
+    load_corpus(client)
+    assert auth_client.get("/api/v1/events?kind=backup_result").status_code == 200
+    for kind in ("a%00b", "backup-result"):
+        response = auth_client.get(f"/api/v1/events?kind={kind}")
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == "kind"

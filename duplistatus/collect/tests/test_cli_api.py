@@ -100,6 +100,35 @@ def test_api_links_collects_and_reports_status(client, start_duplicati):
 
 
 @pytest.mark.django_db
+def test_an_address_that_cannot_be_right_is_a_400_not_a_503(client, monkeypatch):
+    """An invalid host name answered 500 (httpx.InvalidURL), and an unknown one 503, as if
+    trying again later could help; the caller must change the address."""
+    import socket
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolver(host, *args, **kwargs):  # the DNS answer, without leaving the machine
+        if host == "nas.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    server = Server.objects.create(key="addr-1", name="x", created_at=NOW, last_seen_at=NOW)
+    _, secret = ApiToken.create("ci")
+    for address in ("_\u008d*u\u00ba+.", "nas.invalid"):
+        response = client.put(
+            f"/api/v1/servers/{server.pk}/duplicati",
+            {"address": address},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {secret}",
+        )
+        assert response.status_code == 400, address
+        assert response.json()["code"] == "bad_address"
+    server.refresh_from_db()
+    assert server.duplicati_url == ""
+
+
+@pytest.mark.django_db
 def test_rotate_key_keeps_the_duplicati_password(start_duplicati, capsys):
     fake = start_duplicati()
     server = linked(fake)

@@ -192,6 +192,28 @@ def test_merge_refuses_what_cannot_be(client, auth_client):
     assert nowhere.status_code == 400 and "999" in nowhere.json()["error"]
 
 
+@pytest.mark.parametrize("name", ["a\x00b", "x" * 201])
+def test_a_merged_name_that_cannot_be_stored_is_refused_and_nothing_moves(
+    client, auth_client, name
+):
+    """A NUL character answered 500 on PostgreSQL; an over-long name was cut silently."""
+    runs(client, job="Photos", days=2)
+    runs(client, job="Pictures", days=1, start=DAY + timedelta(days=2))
+    photos, pictures = BackupJob.objects.get(name="Photos"), BackupJob.objects.get(name="Pictures")
+    for kind, source, target in (
+        ("jobs", photos.pk, pictures.pk),
+        ("servers", photos.server_id, pictures.server_id),
+    ):
+        response = auth_client.post(
+            f"/api/v1/{kind}/{source}/merge",
+            {"into": target, "name": name},
+            content_type="application/json",
+        )
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == "name"
+    assert BackupJob.objects.count() == 2
+
+
 def test_server_details_through_the_api(client, auth_client):
     runs(client, days=1)
     server = Server.objects.get()

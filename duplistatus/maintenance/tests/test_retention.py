@@ -133,6 +133,27 @@ def test_retention_through_the_api(client, auth_client):
     ]
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"audit_retention_days": 2**63},  # SQLite cannot bind it; the request's transaction broke
+        {"keep_runs_days": 2**31},  # over PostgreSQL's integer column
+        {"keep_raw_days": 10**9},  # fits the column; `now - timedelta(days=…)` overflows
+        {"keep_runs_count": 2**31},
+        {"backups_kept": 2**31},
+        {"backups_kept": None},  # NOT NULL
+    ],
+)
+def test_retention_out_of_range_is_refused_naming_the_field(auth_client, body):
+    """It answered 500, and on SQLite every later request of the same transaction too."""
+    response = auth_client.patch(
+        "/api/v1/maintenance/retention", body, content_type="application/json"
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == next(iter(body))
+    assert auth_client.get("/api/v1/maintenance/retention").json()["backups_kept"] == 7
+
+
 def test_days_and_count_together_count_each_run_once(client):
     runs(client, days=10)
     settings(keep_runs_days=5, keep_runs_count=3)
