@@ -152,6 +152,9 @@ class Cluster:
             DATABASE_URL=self.url,
             DUPLISTATUS_DATA_DIR=str(self.data_dir),
             DUPLISTATUS_LOG_LEVEL="WARNING",
+            # A worker killed mid-send leaves its claim; the message is sent again once the
+            # claim expires (300 s by default, longer than a run here waits).
+            DUPLISTATUS_CLAIM_LEASE_SECONDS="30",
         )
         return env
 
