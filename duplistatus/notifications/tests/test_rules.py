@@ -23,23 +23,6 @@ V21 = CORPUS / "payloads" / "v2.1.0.5_backup_success_json_lekoarts-fixture-anony
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)  # a Monday
 
 
-@pytest.fixture
-def peers():
-    started: list[HttpPeer] = []
-
-    def start(reply: Reply | None = None) -> HttpPeer:
-        peer = HttpPeer()
-        if reply is not None:
-            peer.reply_with(reply)
-        peer.start()
-        started.append(peer)
-        return peer
-
-    yield start
-    for peer in started:
-        peer.stop()
-
-
 def upload(client, *, status="Error", job="Photos", server="nas", minutes=0, log=None):
     doc = json.loads(V21.read_text())
     doc["Extra"].update(

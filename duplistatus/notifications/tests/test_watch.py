@@ -20,23 +20,6 @@ V21 = CORPUS / "payloads" / "v2.1.0.5_backup_success_json_lekoarts-fixture-anony
 T0 = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-def peers():
-    started: list[HttpPeer] = []
-
-    def start(reply: Reply | None = None) -> HttpPeer:
-        peer = HttpPeer()
-        if reply is not None:
-            peer.reply_with(reply)
-        peer.start()
-        started.append(peer)
-        return peer
-
-    yield start
-    for peer in started:
-        peer.stop()
-
-
 def channel(auth_client, peer: HttpPeer, name: str) -> int:
     body = {
         "kind": "ntfy",

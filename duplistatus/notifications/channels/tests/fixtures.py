@@ -8,7 +8,7 @@ servers record what arrived.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from duplistatus.notifications.channels.tests.peers import (
     HttpPeer,
     Mailbox,
     Pki,
+    Reply,
     StartServer,
     free_port,
 )
@@ -35,6 +36,25 @@ def http_peer() -> Iterator[HttpPeer]:
 def https_peer(pki: Pki) -> Iterator[HttpPeer]:
     """Like http_peer, over TLS with a certificate from the test CA (not trusted by default)."""
     yield from _serving(HttpPeer(tls=pki.server_context))
+
+
+@pytest.fixture
+def peers() -> Iterator[Callable[..., HttpPeer]]:
+    """Start as many HTTP peers as a test needs (optionally with a first reply); all are
+    stopped after the test."""
+    started: list[HttpPeer] = []
+
+    def start(reply: Reply | None = None) -> HttpPeer:
+        peer = HttpPeer()
+        if reply is not None:
+            peer.reply_with(reply)
+        peer.start()
+        started.append(peer)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.stop()
 
 
 def _serving(peer: HttpPeer) -> Iterator[HttpPeer]:
