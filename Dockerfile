@@ -25,6 +25,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --no-cache
 COPY duplistatus ./duplistatus
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-cache
+# The translations, compiled here: the service's user cannot write under /app.
+RUN .venv/bin/python -c "from duplistatus.i18n import compile_catalogues; compile_catalogues()"
 
 FROM ${BASE}
 # tzdata: schedules follow TZ (e.g. -e TZ=Europe/Berlin).

@@ -22,6 +22,14 @@ pytest_plugins = [
 CORPUS = Path(__file__).resolve().parent / "duplistatus" / "ingest" / "tests" / "corpus"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # What `duplistatus setup` does first: pages in the tests speak the catalogues as they are
+    # in the working tree, not as they were when a .mo was last made.
+    from duplistatus.i18n import compile_catalogues
+
+    compile_catalogues()
+
+
 def corpus_body(relative: str) -> tuple[bytes, str]:
     """A corpus file as Duplicati put it on the wire, following manifest.json's `replay`."""
     entry = next(e for e in _manifest() if e["file"].endswith(relative))

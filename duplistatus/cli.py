@@ -97,7 +97,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     from duplistatus import startup, worker
+    from duplistatus.i18n import compile_catalogues
 
+    compile_catalogues()  # notifications speak the deployment's language
     try:
         startup.wait_for_database()
     except startup.DatabaseUnavailable as exc:

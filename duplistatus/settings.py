@@ -8,11 +8,14 @@
   CSRF (an https page behind a proxy posts with an https Origin).
 - DUPLISTATUS_TRUSTED_PROXIES: addresses/networks of reverse proxies whose X-Forwarded-For
   and X-Forwarded-Proto are believed (duplistatus/proxies.py); from others they are dropped.
+- DUPLISTATUS_LANGUAGE (default en): the pages' language when neither the user's own
+  setting, the sign-in page's picker nor the browser names one we have (duplistatus/i18n.py).
 """
 
 import ipaddress
 import os
 import secrets
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -20,6 +23,7 @@ import dj_database_url
 
 from duplistatus import clock
 from duplistatus.datadir import secure_data_dir
+from duplistatus.i18n import LOCALE_DIR, language_from_env
 from duplistatus.proxies import parse_networks
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -77,9 +81,14 @@ MIDDLEWARE = [
     # little next to that.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the sign-in page's picker (a cookie), else the browser's Accept-Language,
+    # else LANGUAGE_CODE. After sessions, before anything that answers in words.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # ...but a signed-in user's own choice (the account page) comes first.
+    "duplistatus.accounts.language.user_language",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -103,6 +112,7 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "duplistatus.web.context.ui",
@@ -142,7 +152,25 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LANGUAGE_CODE = "en-us"
+# Each language is named in itself: whoever cannot read the page can still find theirs.
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("zh-hans", "简体中文"),
+    ("hi", "हिन्दी"),
+]
+LANGUAGE_CODE, _language_problem = language_from_env(
+    os.environ.get("DUPLISTATUS_LANGUAGE"), LANGUAGES
+)
+if _language_problem:
+    # Logging is not set up yet; a wrong language must not stop the service, but must show.
+    print(f"duplistatus: {_language_problem}", file=sys.stderr)
+LOCALE_PATHS = [LOCALE_DIR]
+# The picker's choice outlives the browser session (the default): it is kept for a year.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
 TIME_ZONE = "UTC"  # stored and computed in UTC; TZ (see duplistatus.clock) is for schedules
 # Django replaces os.environ["TZ"] with TIME_ZONE once it has read this module: keep TZ first.
 clock.keep_deployment_zone()
@@ -168,7 +196,9 @@ LOGIN_URL = "/login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login"
 SESSION_COOKIE_AGE = 14 * 24 * 3600
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = os.environ.get("DUPLISTATUS_SECURE_COOKIES") == "1"
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = (
+    os.environ.get("DUPLISTATUS_SECURE_COOKIES") == "1"
+)
 CSRF_COOKIE_HTTPONLY = True  # htmx sends the token from the page, never from the cookie
 # Behind a reverse proxy: the public address's origin is trusted for CSRF, and the proxies'
 # X-Forwarded-* headers are believed (proxies.TrustedProxyMiddleware drops them from others).

@@ -1,6 +1,7 @@
 """What has to be true before the service answers, done by `duplistatus setup` and by each web
-worker of `serve` before it takes requests: the database answers, its schema is current, the
-pages' assets are installed and collected, and the first admin exists.
+worker of `serve` before it takes requests: the translations are compiled, the database
+answers, its schema is current, the pages' assets are installed and collected, and the first
+admin exists.
 
 Each step checks first and does nothing when there is nothing to do, so a restart on an
 existing data dir costs one connection, one query for the applied migrations and a hash of
@@ -123,8 +124,13 @@ def prepare(verbosity: int = 0, echo: Echo = print) -> int:
     """Everything `serve` needs before it serves. Returns an exit status: 0, or 2 when the
     operator's DUPLISTATUS_ADMIN_PASSWORD is against the policy."""
     from duplistatus.accounts.passwords import PolicyError, create_first_admin
+    from duplistatus.i18n import compile_catalogues
     from duplistatus.web import assets
 
+    # First, before anything loads a catalogue: gettext keeps what it loaded for good.
+    for mo in compile_catalogues():
+        if verbosity:
+            echo(f"Compiled {mo}")
     wait_for_database(echo=echo)
     with setup_lock():
         migrate_if_pending(verbosity)

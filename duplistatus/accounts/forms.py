@@ -6,13 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from duplistatus import clock
 
 from . import audit, lockout
-from .roles import ROLES
+from .roles import ROLE_NAMES
 from .usernames import normalize
 
 
@@ -30,8 +33,12 @@ class LoginForm(AuthenticationForm):
         if until is not None:
             minutes = max(1, int((until - clock.now()).total_seconds() // 60) + 1)
             raise forms.ValidationError(
-                f"Too many failed sign-ins. Try again in about {minutes} minute"
-                f"{'s' if minutes != 1 else ''}.",
+                ngettext(
+                    "Too many failed sign-ins. Try again in about %(minutes)d minute.",
+                    "Too many failed sign-ins. Try again in about %(minutes)d minutes.",
+                    minutes,
+                )
+                % {"minutes": minutes},
                 code="locked",
             )
         try:
@@ -44,10 +51,10 @@ class LoginForm(AuthenticationForm):
 
 class NewPasswordMixin(forms.Form):
     password1 = forms.CharField(
-        label="New password", widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+        label=_("New password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
     password2 = forms.CharField(
-        label="New password again",
+        label=_("New password again"),
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
@@ -55,7 +62,7 @@ class NewPasswordMixin(forms.Form):
         """The new password, checked against the policy for `user`."""
         first = self.cleaned_data.get("password1", "")
         if first != self.cleaned_data.get("password2", ""):
-            self.add_error("password2", "The two passwords differ.")
+            self.add_error("password2", _("The two passwords differ."))
             return ""
         try:
             password_validation.validate_password(first, user)
@@ -67,25 +74,26 @@ class NewPasswordMixin(forms.Form):
 
 class UserCreateForm(NewPasswordMixin):
     username = forms.RegexField(
+        label=_("Username"),
         regex=r"^[\w.@+-]{1,150}$",
         max_length=150,
-        help_text="Letters, digits and @ . + - _",
+        help_text=_("Letters, digits and @ . + - _"),
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    role = forms.ChoiceField(choices=[(r, r) for r in ROLES], initial="viewer")
+    role = forms.ChoiceField(label=_("Role"), choices=list(ROLE_NAMES.items()), initial="viewer")
 
     field_order = ["username", "role", "password1", "password2"]
 
     def clean_username(self) -> str:
         name = normalize(self.cleaned_data["username"])
         if get_user_model().objects.filter(username__iexact=name).exists():
-            raise forms.ValidationError("A user with this name exists.")
+            raise forms.ValidationError(_("A user with this name exists."))
         return name
 
 
 class PasswordChangeForm(NewPasswordMixin):
     old_password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
     field_order = ["old_password", "password1", "password2"]
@@ -96,17 +104,41 @@ class SetPasswordForm(NewPasswordMixin):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, help_text="What uses it, e.g. homepage")
+    name = forms.CharField(
+        label=_("Name"), max_length=100, help_text=_("What uses it, e.g. homepage")
+    )
     access = forms.ChoiceField(
+        label=_("Access"),
         choices=[
-            ("read-only", "Read-only: may read everything, changes get 403"),
-            ("admin", "Admin: may also change settings"),
+            ("read-only", _("Read-only: may read everything, changes get 403")),
+            ("admin", _("Admin: may also change settings")),
         ],
         initial="read-only",
         required=False,  # a post without the choice makes the token that can do less
-        help_text="A dashboard only needs to read.",
+        help_text=_("A dashboard only needs to read."),
     )
 
     @property
     def is_admin(self) -> bool:
         return self.cleaned_data.get("access") == "admin"
+
+
+class LanguageSelect(forms.Select):
+    """Each option says which language it is in, so a screen reader reads `Deutsch` as
+    German."""
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        if value:
+            option["attrs"]["lang"] = value
+        return option
+
+
+class PreferenceForm(forms.Form):
+    language = forms.ChoiceField(
+        label=_("Language"),
+        choices=[("", _("Browser default")), *settings.LANGUAGES],
+        required=False,
+        help_text=_("Browser default: the language your browser asks for, if we have it."),
+        widget=LanguageSelect,
+    )

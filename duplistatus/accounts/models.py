@@ -95,3 +95,17 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+class Preference(models.Model):
+    """A user's own settings for the pages. Made when the user first saves one."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    # A code from settings.LANGUAGES; blank: follow the browser (accounts.language). Not a
+    # `choices` field, so adding a language needs no migration; the account form checks it.
+    language = models.CharField(max_length=16, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or 'browser'})"

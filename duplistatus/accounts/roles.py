@@ -12,10 +12,13 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.translation import pgettext_lazy
 
 ADMIN = "admin"
 VIEWER = "viewer"
 ROLES = (ADMIN, VIEWER)
+# What pages show for each role; ROLES' values are what forms post and the audit log keeps.
+ROLE_NAMES = {ADMIN: pgettext_lazy("role", "admin"), VIEWER: pgettext_lazy("role", "viewer")}
 
 
 def role_of(user: Any) -> str:

@@ -7,6 +7,7 @@ app_name = "accounts"
 urlpatterns = [
     path("login", views.LoginView.as_view(), name="login"),
     path("logout", auth_views.LogoutView.as_view(), name="logout"),
+    path("account", views.account, name="account"),
     path("account/password", views.password, name="password"),
     path("settings/users", views.users, name="users"),
     path("settings/users/<int:user_id>", views.user_change, name="user-change"),

@@ -1,5 +1,5 @@
-"""Account pages: sign in and out, one's own password, and for admins users, API tokens and
-the audit log. Every change an admin makes here is audited."""
+"""Account pages: sign in and out, one's own language and password, and for admins users, API
+tokens and the audit log. Every change an admin makes here is audited."""
 
 from __future__ import annotations
 
@@ -11,14 +11,31 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
 
-from . import audit, lockout
-from .forms import LoginForm, PasswordChangeForm, SetPasswordForm, TokenForm, UserCreateForm
-from .models import ApiToken, AuditEntry
-from .roles import ADMIN, ROLES, active_admins, admin_required, login_required, role_of, set_role
+from . import audit, language, lockout
+from .forms import (
+    LoginForm,
+    PasswordChangeForm,
+    PreferenceForm,
+    SetPasswordForm,
+    TokenForm,
+    UserCreateForm,
+)
+from .models import ApiToken, AuditEntry, Preference
+from .roles import (
+    ADMIN,
+    ROLE_NAMES,
+    ROLES,
+    active_admins,
+    admin_required,
+    login_required,
+    role_of,
+    set_role,
+)
 
 User = get_user_model()
 
@@ -34,20 +51,45 @@ class LoginView(auth_views.LoginView):
 
 
 @login_required
+def account(request: HttpRequest) -> HttpResponse:
+    """One's own settings: the language of the pages (the password has a page of its own)."""
+    form = PreferenceForm(
+        request.POST or None, initial={"language": language.saved_language(request.user)}
+    )
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["language"]
+        Preference.objects.update_or_create(user=request.user, defaults={"language": code})
+        language.use_now(request, code)  # so the message below is in the new language
+        messages.success(request, _("Saved."))
+        response = redirect("accounts:account")
+        language.remember_in_cookie(response, code)
+        return response
+    return render(
+        request,
+        "accounts/account.html",
+        {"form": form, "nav": "account"},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
 def password(request: HttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         if not request.user.check_password(form.cleaned_data["old_password"]):
-            form.add_error("old_password", "This is not your current password.")
+            form.add_error("old_password", _("This is not your current password."))
         elif new := form.password_for(request.user):
             request.user.set_password(new)
             request.user.save(update_fields=["password"])
             update_session_auth_hash(request, request.user)  # stay signed in
             audit.record(request, "user.password", f"user {request.user.get_username()}", {})
-            messages.success(request, "Password changed.")
+            messages.success(request, _("Password changed."))
             return redirect("web:dashboard")
     return render(
-        request, "accounts/password.html", {"form": form}, status=400 if form.errors else 200
+        request,
+        "accounts/password.html",
+        {"form": form, "nav": "account"},
+        status=400 if form.errors else 200,
     )
 
 
@@ -63,7 +105,7 @@ def users(request: HttpRequest) -> HttpResponse:
             audit.record(
                 request, "user.create", f"user {user.username}", {"role": form.cleaned_data["role"]}
             )
-            messages.success(request, f"Created {user.username}.")
+            messages.success(request, _("Created %(name)s.") % {"name": user.username})
             return redirect("accounts:users")
     locked = lockout.locked_usernames()
     rows = [
@@ -72,7 +114,13 @@ def users(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/users.html",
-        {"form": form, "rows": rows, "roles": ROLES, "nav": "settings", "section": "users"},
+        {
+            "form": form,
+            "rows": rows,
+            "roles": list(ROLE_NAMES.items()),
+            "nav": "settings",
+            "section": "users",
+        },
         status=400 if form.errors else 200,
     )
 
@@ -95,7 +143,7 @@ def user_change(request: HttpRequest, user_id: int) -> HttpResponse:
             )
         )
         if losing_admin and active_admins() <= 1:
-            messages.error(request, "There must be at least one active admin.")
+            messages.error(request, _("There must be at least one active admin."))
             return redirect("accounts:users")
         if action == "role" and request.POST.get("role") in ROLES:
             before = role_of(user)
@@ -116,7 +164,11 @@ def user_change(request: HttpRequest, user_id: int) -> HttpResponse:
             new = form.password_for(user) if form.is_valid() else ""
             if not new:
                 errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-                messages.error(request, f"Password not set: {errors or 'fill in both fields'}")
+                messages.error(
+                    request,
+                    _("Password not set: %(errors)s")
+                    % {"errors": errors or _("fill in both fields")},
+                )
                 return redirect("accounts:users")
             user.set_password(new)
             user.save(update_fields=["password"])
@@ -124,14 +176,14 @@ def user_change(request: HttpRequest, user_id: int) -> HttpResponse:
             audit.record(request, "user.password", target, {})
         elif action == "delete":
             if user.pk == request.user.pk:
-                messages.error(request, "You cannot delete yourself.")
+                messages.error(request, _("You cannot delete yourself."))
                 return redirect("accounts:users")
             user.delete()
             audit.record(request, "user.delete", target, {})
         else:
-            messages.error(request, "Unknown action.")
+            messages.error(request, _("Unknown action."))
             return redirect("accounts:users")
-    messages.success(request, f"{user.username}: done.")
+    messages.success(request, _("%(name)s: done.") % {"name": user.username})
     return redirect("accounts:users")
 
 
@@ -170,7 +222,7 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     row.revoked_at = clock.now()
     row.save(update_fields=["revoked_at"])
     audit.record(request, "token.revoke", f"token {row.name} ({row.prefix}…)", {})
-    messages.success(request, f"Revoked {row.name}.")
+    messages.success(request, _("Revoked %(name)s.") % {"name": row.name})
     return redirect("accounts:tokens")
 
 

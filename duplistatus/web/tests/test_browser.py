@@ -461,6 +461,7 @@ def every_page(photos: BackupJob) -> list[str]:
         "/settings/users",
         "/settings/tokens",
         "/settings/audit",
+        "/account",
         "/account/password",
     ]
 

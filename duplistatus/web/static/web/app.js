@@ -73,6 +73,10 @@
         });
       });
     });
+    // The sign-in page's language picker applies at once; its button is for pages without script.
+    document.querySelectorAll("[data-submit-on-change]").forEach(function (select) {
+      select.addEventListener("change", function () { select.form.requestSubmit(); });
+    });
     document.querySelectorAll("[data-select-on-focus]").forEach(function (input) {
       input.addEventListener("focus", function () { input.select(); });
     });
