@@ -15,6 +15,7 @@ import pytest
 pytest_plugins = [
     "duplistatus.notifications.channels.tests.fixtures",
     "duplistatus.collect.tests.fixtures",
+    "duplistatus.tests.site",
 ]
 
 # Real Duplicati reports, inside the repository (SOURCES.md there says where each came from):

@@ -28,6 +28,19 @@ def viewer_client(client, viewer):
 
 
 @pytest.fixture
+def admin(django_user_model):
+    """An administrator who signs in through the browser (see test_browser.sign_in)."""
+    from .test_browser import PASSWORD
+
+    return django_user_model.objects.create_superuser("alice", password=PASSWORD)
+
+
+@pytest.fixture
+def fleet_loaded(client, transactional_db):
+    fleet.build(client)
+
+
+@pytest.fixture
 def loaded(db, client):
     """The fleet uploaded through the API (with an anonymous client)."""
     fleet.build(client)

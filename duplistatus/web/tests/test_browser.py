@@ -24,16 +24,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def admin(django_user_model):
-    return django_user_model.objects.create_superuser("alice", password=PASSWORD)
-
-
-@pytest.fixture
-def fleet_loaded(client, transactional_db):
-    fleet.build(client)
-
-
 def sign_in(page: Page, username: str = "alice", password: str = PASSWORD) -> None:
     page.goto("/")
     expect(page).to_have_url(re.compile(r"/login\?next=/$"))
