@@ -49,27 +49,66 @@ ATTRIBUTES = {"title", "aria-label", "placeholder", "alt"}
 
 
 class VisibleText(HTMLParser):
-    """The pieces of text a person sees or hears on a page."""
+    """The pieces of text a person sees or hears on a page, leaving out what the page marks as
+    deliberately not in its language: `translate="no"` (names, code) and `lang="…"` of another
+    language (the language picker names each language in itself)."""
 
-    HIDDEN = {"script", "style"}
+    HIDDEN = {"script", "style", "code", "kbd", "samp"}  # code reads the same in every language
+    VOID = {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.pieces: list[str] = []
-        self._hidden = 0
+        self.page_language = ""
+        self._open: list[tuple[str, bool]] = []  # (tag, hides its text)
 
     def handle_starttag(self, tag, attrs):
-        if tag in self.HIDDEN:
-            self._hidden += 1
+        found = dict(attrs)
+        if tag == "html":
+            self.page_language = (found.get("lang") or "").lower()
+            return
+        language = (found.get("lang") or "").lower()
+        hides = (
+            tag in self.HIDDEN
+            or found.get("translate") == "no"
+            or bool(language and language != self.page_language)
+        )
+        if self._hidden or hides:
+            if tag not in self.VOID:
+                self._open.append((tag, True))
+            return
         for name, value in attrs:
-            if value and (name in ATTRIBUTES or (name == "value" and tag == "button")):
+            if value and name in ATTRIBUTES:
                 self._add(value)
-            if name == "value" and value and ("type", "submit") in attrs:
-                self._add(value)
+        if tag == "input" and found.get("type") in ("submit", "button") and found.get("value"):
+            self._add(found["value"])
+        if tag not in self.VOID:
+            self._open.append((tag, False))
 
     def handle_endtag(self, tag):
-        if tag in self.HIDDEN and self._hidden:
-            self._hidden -= 1
+        # Close up to the matching tag (HTML lets some end tags be left out).
+        for at in range(len(self._open) - 1, -1, -1):
+            if self._open[at][0] == tag:
+                del self._open[at:]
+                break
+
+    @property
+    def _hidden(self) -> bool:
+        return any(hides for _, hides in self._open)
 
     def handle_data(self, data):
         if not self._hidden:
