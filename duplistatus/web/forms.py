@@ -32,6 +32,20 @@ from duplistatus.validation import problems as problems  # the pages call forms.
 DEFAULTS_FIELDS = (*SETTING_FIELDS, "adopt_learned", "min_learned_confidence")
 _NUMBERS = ("grace_minutes", "reminder_minutes", "escalation_after_minutes")
 _TRI_STATE = {"": None, "on": True, "off": False}
+# The fields' names as the forms show them, to name a field in a message.
+LABELS = {
+    "interval": gettext_lazy("Interval"),
+    "weekdays": gettext_lazy("Days"),
+    "timezone": gettext_lazy("Time zone"),
+    "grace_minutes": gettext_lazy("Grace (minutes)"),
+    "monitoring_enabled": gettext_lazy("Monitoring"),
+    "reminder": gettext_lazy("Remind while overdue"),
+    "reminder_minutes": gettext_lazy("Custom reminder (minutes)"),
+    "escalation_after_minutes": gettext_lazy("Escalate after (minutes, 0 = never)"),
+    "paused_until": gettext_lazy("Paused until"),
+    "adopt_learned": gettext_lazy("Use learned schedules for jobs that have none"),
+    "min_learned_confidence": gettext_lazy("… when the confidence is at least (%)"),
+}
 # What a person reads instead of the parser's words ("unexpected 'e' at position 1").
 HUMAN_ERRORS = {
     "interval": gettext_lazy(
