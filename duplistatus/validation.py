@@ -88,7 +88,7 @@ def message(error: ErrorDetails) -> str:
         return gettext(_TEXTS[kind])
     if kind in _LIMITS:
         key, text = _LIMITS[kind]
-        return gettext(text) % {"limit": ctx.get(key)}
+        return gettext(text) % {"limit": _number(ctx.get(key))}
     if kind in ("literal_error", "enum"):
         # pydantic joins the choices with an English "or": list them with commas instead.
         choices = str(ctx.get("expected", "")).replace(" or ", ", ")
@@ -120,6 +120,15 @@ def message(error: ErrorDetails) -> str:
             "may have at most %(count)d entry", "may have at most %(count)d entries", count
         ) % {"count": count}
     return error["msg"]  # a type no form field here can produce: pydantic's English
+
+
+def _number(value: Any) -> str:
+    """A limit as the reader writes numbers: 0 (not 0.0), 0,5 in German."""
+    from django.utils.formats import number_format
+
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return number_format(value) if isinstance(value, int | float) else str(value)
 
 
 def problems(exc: pydantic.ValidationError, labels: Mapping[str, Any] | None = None) -> str:

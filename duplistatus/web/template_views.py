@@ -20,7 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
@@ -63,6 +63,14 @@ SYNTAX_EXAMPLES = {
     "original": "{variable}",
     "jinja_variable": "{{ variable }}",
     "jinja_block": "{% if … %}",
+}
+# The same in the middle of a sentence ("The error template for e-mail").
+CHANNEL_NAMES_IN_TEXT = {
+    "": gettext_lazy("all channels"),
+    "email": pgettext_lazy("in a sentence", "e-mail"),
+    "ntfy": "ntfy",
+    "webhook": pgettext_lazy("in a sentence", "webhook"),
+    "apprise": "Apprise",
 }
 ALL = "all"  # "" (every channel kind) in URLs
 PREVIEW_SESSION_KEY = "template_preview_html"
@@ -162,6 +170,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
             "kind": kind,
             "channel_kind": channel_kind,
             "channel_name": CHANNEL_NAMES[channel_kind],
+            "channel_text": CHANNEL_NAMES_IN_TEXT[channel_kind],
             "saved": saved,
             "shown": shown,
             "error": error,
