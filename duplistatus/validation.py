@@ -40,6 +40,7 @@ class Invalid(ValueError):
 
 # Each error type pydantic may report for a form field, as "<label>: <text>" reads it.
 _TEXTS = {
+    # Translators: these texts follow a field's label, e.g. "Port: must be a whole number".
     "missing": gettext_noop("is required"),
     "int_parsing": gettext_noop("must be a whole number"),
     "int_type": gettext_noop("must be a whole number"),
@@ -146,5 +147,6 @@ def problems(exc: pydantic.ValidationError, labels: Mapping[str, Any] | None = N
             parts.append(text)
             continue
         field = labels.get(".".join(loc)) or labels.get(loc[0]) or ".".join(loc)
+        # Translators: a form field's label, then what is wrong with its value.
         parts.append(gettext("%(field)s: %(problem)s") % {"field": field, "problem": text})
     return "; ".join(parts)
