@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from duplistatus.validation import Invalid, gettext_noop
+
 _fixed: datetime | None = None
 _deployment_zone: str | None = None
 
@@ -78,5 +80,5 @@ def check_zone(name: str | None) -> str | None:
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}") from None
+            raise Invalid(gettext_noop("unknown time zone '%(name)s'"), name=name) from None
     return name

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
 
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, Field, field_validator
 
 from duplistatus import clock
@@ -48,7 +49,7 @@ class ScheduleSettingsIn(BaseModel):
     @classmethod
     def _weekdays(cls, value: list[int] | None) -> list[int] | None:
         if value is not None and any(day < 0 or day > 6 for day in value):
-            raise ValueError("weekdays are 0 (Sunday) to 6 (Saturday)")
+            raise ValueError(_("weekdays are 0 (Sunday) to 6 (Saturday)"))
         return sorted(set(value)) if value is not None else None
 
     @field_validator("timezone")
@@ -62,12 +63,12 @@ class ScheduleSettingsIn(BaseModel):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("give a time zone, e.g. 2026-01-01T08:00:00Z")
+            raise ValueError(_("give a time zone, e.g. 2026-01-01T08:00:00Z"))
         # In UTC, as stored: PostgreSQL refuses offsets beyond ±15:59 that JSON allows.
         try:
             return value.astimezone(UTC)
         except OverflowError:
-            raise ValueError("the time is out of range") from None
+            raise ValueError(_("the time is out of range")) from None
 
 
 SETTING_FIELDS = tuple(ScheduleSettingsIn.model_fields)
@@ -98,7 +99,7 @@ class DefaultsIn(ScheduleSettingsIn):
     def _not_null(cls, value: object) -> object:
         # Only a value sent is checked: the global defaults have no level above to inherit.
         if value is None:
-            raise ValueError("the global default cannot be empty (there is nothing to inherit)")
+            raise ValueError(_("the global default cannot be empty (there is nothing to inherit)"))
         return value
 
 

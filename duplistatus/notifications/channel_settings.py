@@ -14,9 +14,11 @@ from datetime import time
 from typing import Any, Literal
 
 import pydantic
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, Field, field_validator
 
 from duplistatus import clock
+from duplistatus.validation import message
 
 from .channels import KINDS
 from .channels._http import host_of
@@ -64,14 +66,20 @@ class ChannelIn(BaseModel):
     @classmethod
     def _kind(cls, value: str | None) -> str | None:
         if value is not None and value not in KINDS:
-            raise ValueError(f"unknown kind {value!r}; one of: {', '.join(sorted(KINDS))}")
+            raise ValueError(
+                _("unknown kind '%(kind)s'; one of: %(kinds)s")
+                % {"kind": value, "kinds": ", ".join(sorted(KINDS))}
+            )
         return value
 
     @field_validator("event_kinds", "urgent_kinds")
     @classmethod
     def _kinds(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and (bad := sorted(set(value) - set(EVENT_KINDS))):
-            raise ValueError(f"unknown event kind(s) {bad}; one of: {', '.join(EVENT_KINDS)}")
+            raise ValueError(
+                _("unknown event kinds: %(unknown)s; known: %(kinds)s")
+                % {"unknown": ", ".join(bad), "kinds": ", ".join(EVENT_KINDS)}
+            )
         return value
 
     @field_validator("timezone")
@@ -81,7 +89,13 @@ class ChannelIn(BaseModel):
 
 
 class ChannelSettingsError(ValueError):
-    """The settings were not accepted; `str(exc)` says why, fit to show to the user."""
+    """The settings were not accepted; `str(exc)` says why, fit to show to the user.
+    `invalid`: pydantic's error when the kind's settings were refused, so that a page can
+    name the fields by their labels."""
+
+    def __init__(self, text: str, invalid: pydantic.ValidationError | None = None) -> None:
+        super().__init__(text)
+        self.invalid = invalid
 
 
 def apply_channel(channel: Channel, values: dict[str, Any], *, new: bool) -> None:
@@ -99,7 +113,7 @@ def apply_channel(channel: Channel, values: dict[str, Any], *, new: bool) -> Non
             and value is not None
             and not DeviceGroup.objects.filter(pk=value).exists()
         ):
-            raise ChannelSettingsError(f"no device group {value}")
+            raise ChannelSettingsError(_("no device group %(id)s") % {"id": value})
         if value is not None or name in NULLABLE:
             setattr(channel, name, value)
     config = values.get("config")
@@ -108,7 +122,7 @@ def apply_channel(channel: Channel, values: dict[str, Any], *, new: bool) -> Non
         try:
             channel.set_config(merged)
         except pydantic.ValidationError as exc:
-            raise ChannelSettingsError(config_error(exc)) from None
+            raise ChannelSettingsError(config_error(exc), exc) from None
     channel.updated_at = clock.now()
     channel.save()
 
@@ -117,8 +131,8 @@ def config_error(exc: pydantic.ValidationError) -> str:
     parts = []
     for error in exc.errors(include_input=False):
         where = ".".join(str(p) for p in error["loc"]) or "config"
-        parts.append(f"{where}: {error['msg']}")
-    return "invalid config: " + "; ".join(parts)
+        parts.append(f"{where}: {message(error)}")
+    return _("invalid config: %(problems)s") % {"problems": "; ".join(parts)}
 
 
 # Settings that work as credentials: masked for anyone who may not edit channels.

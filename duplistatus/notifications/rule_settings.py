@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
+from django.utils.translation import gettext as _
 from pydantic import BaseModel, Field, field_validator
 
 from duplistatus import clock
@@ -72,12 +73,16 @@ class RulesIn(BaseModel):
 def check_destination(ref: str) -> None:
     if ref == "*":
         return
-    kind, _, ident = ref.partition(":")
+    kind, _colon, ident = ref.partition(":")
     model = {"channel": Channel, "group": DeviceGroup}.get(kind)
     if model is None or not ident.isdigit():
-        raise ValueError(f"{ref!r} is not a destination: use channel:<id>, group:<id> or *")
+        raise ValueError(
+            _("'%(ref)s' is not a destination: use channel:<id>, group:<id> or *") % {"ref": ref}
+        )
     if not model.objects.filter(pk=int(ident)).exists():
-        raise ValueError(f"{ref!r}: no such {kind}")
+        if kind == "channel":
+            raise ValueError(_("'%(ref)s': no such channel") % {"ref": ref})
+        raise ValueError(_("'%(ref)s': no such device group") % {"ref": ref})
 
 
 RuleTarget = BackupJob | Server | MonitoringDefaults  # the levels that hold rules

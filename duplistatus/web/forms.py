@@ -13,6 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.http import HttpRequest, QueryDict
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from pydantic import ValidationError
 
 from duplistatus.accounts import audit
@@ -24,25 +26,32 @@ from duplistatus.monitoring.settings import (
     apply_settings,
     apply_to_jobs,
 )
+from duplistatus.validation import message
+from duplistatus.validation import problems as problems  # the pages call forms.problems
 
 DEFAULTS_FIELDS = (*SETTING_FIELDS, "adopt_learned", "min_learned_confidence")
 _NUMBERS = ("grace_minutes", "reminder_minutes", "escalation_after_minutes")
 _TRI_STATE = {"": None, "on": True, "off": False}
+# The fields' names as the forms show them, to name a field in a message.
+LABELS = {
+    "interval": gettext_lazy("Interval"),
+    "weekdays": gettext_lazy("Days"),
+    "timezone": gettext_lazy("Time zone"),
+    "grace_minutes": gettext_lazy("Grace (minutes)"),
+    "monitoring_enabled": gettext_lazy("Monitoring"),
+    "reminder": gettext_lazy("Remind while overdue"),
+    "reminder_minutes": gettext_lazy("Custom reminder (minutes)"),
+    "escalation_after_minutes": gettext_lazy("Escalate after (minutes, 0 = never)"),
+    "paused_until": gettext_lazy("Paused until"),
+    "adopt_learned": gettext_lazy("Use learned schedules for jobs that have none"),
+    "min_learned_confidence": gettext_lazy("… when the confidence is at least (%)"),
+}
 # What a person reads instead of the parser's words ("unexpected 'e' at position 1").
 HUMAN_ERRORS = {
-    "interval": "write a number and a unit, e.g. 1D (a day), 12h, 2h30m or 1W (a week)",
+    "interval": gettext_lazy(
+        "write a number and a unit, e.g. 1D (a day), 12h, 2h30m or 1W (a week)"
+    ),
 }
-
-
-def problems(exc: ValidationError, labels: dict[str, str] | None = None) -> str:
-    """A pydantic error as one line for a page: "Label: what is wrong; …"."""
-    labels = labels or {}
-    parts = []
-    for error in exc.errors(include_input=False):
-        where = str(error["loc"][0]) if error["loc"] else ""
-        message = error["msg"].removeprefix("Value error, ")
-        parts.append(f"{labels.get(where, where) or 'settings'}: {message}")
-    return "; ".join(parts)
 
 
 def read(
@@ -67,8 +76,7 @@ def read(
     except ValidationError as exc:
         for error in exc.errors():
             name = str(error["loc"][0]) if error["loc"] else "__all__"
-            message = HUMAN_ERRORS.get(name) or error["msg"].removeprefix("Value error, ")
-            errors.setdefault(name, message)
+            errors.setdefault(name, str(HUMAN_ERRORS.get(name) or message(error)))
         return None, errors
 
 
@@ -80,7 +88,7 @@ def _value(name: str, raw: str, post: QueryDict) -> Any:
         if not raw:
             return None
         if not raw.isdigit():
-            raise ValueError("a whole number of minutes")
+            raise ValueError(_("a whole number of minutes"))
         return int(raw)
     if name == "monitoring_enabled":
         return _TRI_STATE.get(raw)
@@ -90,7 +98,7 @@ def _value(name: str, raw: str, post: QueryDict) -> Any:
         try:
             return float(raw) / 100 if raw else None
         except ValueError:
-            raise ValueError("a percentage from 0 to 100") from None
+            raise ValueError(_("a percentage from 0 to 100")) from None
     if name == "paused_until":
         return _local_time(raw, post.get("tz", ""))
     return raw or None
@@ -103,7 +111,7 @@ def _local_time(raw: str, zone: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise ValueError("a date and time, e.g. 2026-01-31 08:00") from None
+        raise ValueError(_("a date and time, e.g. 2026-01-31 08:00")) from None
     if moment.tzinfo is None:
         try:
             moment = moment.replace(tzinfo=ZoneInfo(zone or "UTC"))

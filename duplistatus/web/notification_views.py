@@ -15,7 +15,11 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.functional import Promise
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
@@ -37,120 +41,276 @@ from duplistatus.notifications.models import Channel, Delivery, DeviceGroup
 
 from . import forms
 
+StrOrPromise = str | Promise  # a label: text, or text translated when it is shown
 DELIVERIES_PAGE_SIZE = 50
-KIND_NAMES = {"ntfy": "ntfy", "email": "E-mail", "webhook": "Webhook", "apprise": "Apprise"}
-HTTP_METHODS = ("POST", "GET", "PUT", "PATCH", "DELETE")
+KIND_NAMES = {
+    "ntfy": "ntfy",
+    "email": gettext_lazy("E-mail"),
+    "webhook": gettext_lazy("Webhook"),
+    "apprise": "Apprise",
+}
+# A delivery's status as the pages and messages say it.
+STATUS_NAMES = {
+    Delivery.Status.QUEUED: pgettext_lazy("delivery", "queued"),
+    Delivery.Status.SENDING: pgettext_lazy("delivery", "sending"),
+    Delivery.Status.RETRYING: pgettext_lazy("delivery", "retrying"),
+    Delivery.Status.SENT: pgettext_lazy("delivery", "sent"),
+    Delivery.Status.DEAD: pgettext_lazy("delivery", "dead"),
+    Delivery.Status.BATCHED: pgettext_lazy("delivery", "batched"),
+    Delivery.Status.SUPPRESSED: pgettext_lazy("delivery", "suppressed"),
+}
+HTTP_METHODS = tuple((method, method) for method in ("POST", "GET", "PUT", "PATCH", "DELETE"))
 # ntfy's names for its five priorities, as its apps show them.
-PRIORITY_NAMES = {1: "1 · min", 2: "2 · low", 3: "3 · default", 4: "4 · high", 5: "5 · max"}
+PRIORITY_NAMES = {
+    1: pgettext_lazy("ntfy priority", "1 · min"),
+    2: pgettext_lazy("ntfy priority", "2 · low"),
+    3: pgettext_lazy("ntfy priority", "3 · default"),
+    4: pgettext_lazy("ntfy priority", "4 · high"),
+    5: pgettext_lazy("ntfy priority", "5 · max"),
+}
 ACTION_FIELDS = {"action_label": "label", "action_url": "url", "action_method": "method"}
-WEEKDAY_CHOICES = ("0", "1", "2", "3", "4", "5", "6")
-WEEKDAY_NAMES = {"0": "Sun", "1": "Mon", "2": "Tue", "3": "Wed", "4": "Thu", "5": "Fri", "6": "Sat"}
+# 0 = Sunday here; Django's (translated) abbreviations start on Monday.
+WEEKDAY_CHOICES = tuple((str(day), WEEKDAYS_ABBR[(day - 1) % 7]) for day in range(7))
 
 
 @dataclass(frozen=True)
 class Setting:
     """One of a kind's settings as a form field. `type`: text, url, number, select,
-    checkbox, list (comma-separated) or secret (write-only)."""
+    checkbox, list (comma-separated) or secret (write-only). `choices`: (value, label)."""
 
     name: str
-    label: str
+    label: StrOrPromise
     type: str = "text"
-    hint: str = ""
-    choices: tuple[str, ...] = ()
+    hint: StrOrPromise = ""
+    choices: tuple[tuple[str, StrOrPromise], ...] = ()
 
 
 SETTINGS: dict[str, list[Setting]] = {
     "ntfy": [
-        Setting("server_url", "Server URL", "url", "e.g. https://ntfy.sh"),
-        Setting("topic", "Topic", hint="blank = generated"),
-        Setting("access_token", "Access token", "secret", "or a username and password"),
-        Setting("username", "Username", hint="with a password; not with an access token"),
-        Setting("password", "Password", "secret"),
-        Setting("priorities", "Priority of each message kind", "priorities"),
-        Setting("tags", "Tags", "list", "comma-separated; emoji names show as icons"),
-        Setting("icon_url", "Icon URL", "url", "an image the notification shows"),
-        Setting("markdown", "Format messages as Markdown", "checkbox"),
-        Setting("view_action", "“Open” button to the job's page", "checkbox"),
-        Setting("action_label", "Action button", hint="an extra button that calls a URL"),
-        Setting("action_url", "Action button URL", "url"),
-        Setting("action_method", "Action button method", "select", choices=HTTP_METHODS),
+        Setting(
+            "server_url", gettext_lazy("Server URL"), "url", gettext_lazy("e.g. https://ntfy.sh")
+        ),
+        Setting("topic", gettext_lazy("Topic"), hint=gettext_lazy("blank = generated")),
+        Setting(
+            "access_token",
+            gettext_lazy("Access token"),
+            "secret",
+            gettext_lazy("or a username and password"),
+        ),
+        Setting(
+            "username",
+            gettext_lazy("Username"),
+            hint=gettext_lazy("with a password; not with an access token"),
+        ),
+        Setting("password", gettext_lazy("Password"), "secret"),
+        Setting("priorities", gettext_lazy("Priority of each message kind"), "priorities"),
+        Setting(
+            "tags",
+            gettext_lazy("Tags"),
+            "list",
+            gettext_lazy("comma-separated; emoji names show as icons"),
+        ),
+        Setting(
+            "icon_url",
+            gettext_lazy("Icon URL"),
+            "url",
+            gettext_lazy("an image the notification shows"),
+        ),
+        Setting("markdown", gettext_lazy("Format messages as Markdown"), "checkbox"),
+        Setting("view_action", gettext_lazy("“Open” button to the job's page"), "checkbox"),
+        Setting(
+            "action_label",
+            gettext_lazy("Action button"),
+            hint=gettext_lazy("an extra button that calls a URL"),
+        ),
+        Setting("action_url", gettext_lazy("Action button URL"), "url"),
+        Setting(
+            "action_method", gettext_lazy("Action button method"), "select", choices=HTTP_METHODS
+        ),
     ],
     "email": [
-        Setting("host", "SMTP host"),
-        Setting("port", "Port", "number", "blank = the usual port for the security"),
-        Setting("security", "Security", "select", choices=("none", "starttls", "tls")),
-        Setting("verify_certificate", "Verify the server's certificate", "checkbox"),
+        Setting("host", gettext_lazy("SMTP host")),
         Setting(
-            "ca_file", "CA certificate file", hint="for a private CA: a PEM path on this server"
+            "port",
+            gettext_lazy("Port"),
+            "number",
+            gettext_lazy("blank = the usual port for the security"),
         ),
-        Setting("username", "Username", hint="blank = no authentication"),
-        Setting("password", "Password", "secret"),
-        Setting("from_address", "From address"),
-        Setting("sender_name", "Sender name", hint="the name the e-mails come from"),
-        Setting("recipients", "Recipients", "list", "comma-separated"),
+        Setting(
+            "security",
+            gettext_lazy("Security"),
+            "select",
+            choices=(
+                ("none", pgettext_lazy("security", "none")),
+                ("starttls", "STARTTLS"),
+                ("tls", "TLS"),
+            ),
+        ),
+        Setting("verify_certificate", gettext_lazy("Verify the server's certificate"), "checkbox"),
+        Setting(
+            "ca_file",
+            gettext_lazy("CA certificate file"),
+            hint=gettext_lazy("for a private CA: a PEM path on this server"),
+        ),
+        Setting(
+            "username", gettext_lazy("Username"), hint=gettext_lazy("blank = no authentication")
+        ),
+        Setting("password", gettext_lazy("Password"), "secret"),
+        Setting("from_address", gettext_lazy("From address")),
+        Setting(
+            "sender_name",
+            gettext_lazy("Sender name"),
+            hint=gettext_lazy("the name the e-mails come from"),
+        ),
+        Setting("recipients", gettext_lazy("Recipients"), "list", gettext_lazy("comma-separated")),
     ],
     "webhook": [
-        Setting("url", "URL", "url"),
-        Setting("secret", "Signing secret", "secret", "blank = generated"),
+        Setting("url", gettext_lazy("URL"), "url"),
+        Setting(
+            "secret", gettext_lazy("Signing secret"), "secret", gettext_lazy("blank = generated")
+        ),
     ],
-    "apprise": [Setting("url", "Apprise URL", "secret", "e.g. tgram://bottoken/ChatID")],
+    "apprise": [
+        Setting(
+            "url",
+            gettext_lazy("Apprise URL"),
+            "secret",
+            gettext_lazy("e.g. tgram://bottoken/ChatID"),
+        )
+    ],
+}
+# The kinds' settings that the form shows under another name (the action button's parts).
+_NESTED = {f"http_action.{part}": name for name, part in ACTION_FIELDS.items()}
+# Each kind's settings by name (and by path, for a nested one), to name them in an error.
+CONFIG_LABELS = {
+    kind: {s.name: s.label for s in settings}
+    | {path: s.label for path, name in _NESTED.items() for s in settings if s.name == name}
+    for kind, settings in SETTINGS.items()
 }
 # Settings every kind has, by section. "kinds" is a set of message kinds to tick.
-COMMON_SECTIONS: list[tuple[str, list[Setting]]] = [
+COMMON_SECTIONS: list[tuple[StrOrPromise, list[Setting]]] = [
     (
-        "What it receives",
-        [Setting("event_kinds", "Message kinds", "kinds", "none ticked: every kind")],
-    ),
-    (
-        "When",
-        [
-            Setting("timezone", "Time zone", hint="for the hours below; blank = server TZ"),
-            Setting("quiet_start", "Quiet hours from", "time", "only urgent kinds pass"),
-            Setting("quiet_end", "Quiet hours until", "time"),
-            Setting("urgent_kinds", "Urgent kinds", "kinds", "these pass quiet hours"),
-        ],
-    ),
-    (
-        "Pace",
-        [
-            Setting("rate_per_minute", "Messages a minute", "number", "0 = no limit"),
-            Setting("burst", "Burst", "number", "sent at once before the rate applies"),
-            Setting("batch_threshold", "Digest above", "number", "due at once; 0 = never"),
-        ],
-    ),
-    (
-        "As a device in a group",
-        [
-            Setting("group_id", "Device group", "group", "none: not a device"),
-            Setting("group_position", "Position in the group", "number", "lower goes first"),
-            Setting(
-                "min_priority", "Minimum priority", "select", choices=("1", "2", "3", "4", "5")
-            ),
-            Setting("active_start", "Active from", "time", "outside active hours, skipped"),
-            Setting("active_end", "Active until", "time"),
-        ],
-    ),
-    (
-        "Privacy",
-        [
-            Setting("hide_log_text", "Leave out log text", "checkbox"),
-            Setting("hide_paths", "Leave out file paths", "checkbox"),
-            Setting("use_server_alias", "Name servers by their alias", "checkbox"),
-            Setting("log_retention_days", "Keep its delivery log (days)", "number"),
-        ],
-    ),
-    (
-        "Summary report",
+        gettext_lazy("What it receives"),
         [
             Setting(
-                "summary_schedule", "Send a summary", "select", choices=("", "daily", "weekly")
+                "event_kinds",
+                gettext_lazy("Message kinds"),
+                "kinds",
+                gettext_lazy("none ticked: every kind"),
+            )
+        ],
+    ),
+    (
+        gettext_lazy("When"),
+        [
+            Setting(
+                "timezone",
+                gettext_lazy("Time zone"),
+                hint=gettext_lazy("for the hours below; blank = server TZ"),
             ),
-            Setting("summary_time", "At", "time", "local time"),
-            Setting("summary_weekday", "On (weekly)", "select", choices=WEEKDAY_CHOICES),
+            Setting(
+                "quiet_start",
+                gettext_lazy("Quiet hours from"),
+                "time",
+                gettext_lazy("only urgent kinds pass"),
+            ),
+            Setting("quiet_end", gettext_lazy("Quiet hours until"), "time"),
+            Setting(
+                "urgent_kinds",
+                gettext_lazy("Urgent kinds"),
+                "kinds",
+                gettext_lazy("these pass quiet hours"),
+            ),
+        ],
+    ),
+    (
+        gettext_lazy("Pace"),
+        [
+            Setting(
+                "rate_per_minute",
+                gettext_lazy("Messages a minute"),
+                "number",
+                gettext_lazy("0 = no limit"),
+            ),
+            Setting(
+                "burst",
+                gettext_lazy("Burst"),
+                "number",
+                gettext_lazy("sent at once before the rate applies"),
+            ),
+            Setting(
+                "batch_threshold",
+                gettext_lazy("Digest above"),
+                "number",
+                gettext_lazy("due at once; 0 = never"),
+            ),
+        ],
+    ),
+    (
+        gettext_lazy("As a device in a group"),
+        [
+            Setting(
+                "group_id",
+                gettext_lazy("Device group"),
+                "group",
+                gettext_lazy("none: not a device"),
+            ),
+            Setting(
+                "group_position",
+                gettext_lazy("Position in the group"),
+                "number",
+                gettext_lazy("lower goes first"),
+            ),
+            Setting(
+                "min_priority",
+                gettext_lazy("Minimum priority"),
+                "select",
+                choices=tuple((str(n), str(n)) for n in range(1, 6)),
+            ),
+            Setting(
+                "active_start",
+                gettext_lazy("Active from"),
+                "time",
+                gettext_lazy("outside active hours, skipped"),
+            ),
+            Setting("active_end", gettext_lazy("Active until"), "time"),
+        ],
+    ),
+    (
+        gettext_lazy("Privacy"),
+        [
+            Setting("hide_log_text", gettext_lazy("Leave out log text"), "checkbox"),
+            Setting("hide_paths", gettext_lazy("Leave out file paths"), "checkbox"),
+            Setting("use_server_alias", gettext_lazy("Name servers by their alias"), "checkbox"),
+            Setting("log_retention_days", gettext_lazy("Keep its delivery log (days)"), "number"),
+        ],
+    ),
+    (
+        gettext_lazy("Summary report"),
+        [
+            Setting(
+                "summary_schedule",
+                gettext_lazy("Send a summary"),
+                "select",
+                choices=(
+                    ("", pgettext_lazy("summary", "no")),
+                    ("daily", pgettext_lazy("summary", "daily")),
+                    ("weekly", pgettext_lazy("summary", "weekly")),
+                ),
+            ),
+            Setting(
+                "summary_time",
+                pgettext_lazy("summary time", "At"),
+                "time",
+                gettext_lazy("local time"),
+            ),
+            Setting(
+                "summary_weekday", gettext_lazy("On (weekly)"), "select", choices=WEEKDAY_CHOICES
+            ),
         ],
     ),
 ]
-COMMON = [setting for _, settings in COMMON_SECTIONS for setting in settings]
+COMMON = [setting for _section, settings in COMMON_SECTIONS for setting in settings]
 LABELS = {setting.name: setting.label for setting in COMMON}
 
 
@@ -191,10 +351,11 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
         try:
             values = _read(request.POST, kind)
             if not values["name"]:
-                raise ChannelSettingsError("name: a name is required")
+                raise ChannelSettingsError(_("Name: a name is required"))
             apply_channel(target, values, new=channel is None)
         except ChannelSettingsError as exc:
-            error = str(exc)
+            # The kind's settings refused: named by their labels, not their config keys.
+            error = forms.problems(exc.invalid, CONFIG_LABELS[kind]) if exc.invalid else str(exc)
         else:
             after = _snapshot(target)
             changes = {
@@ -206,7 +367,7 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
                 _name(target),
                 changes,
             )
-            messages.success(request, f"Channel “{target.name}” saved.")
+            messages.success(request, _("Channel “%(name)s” saved.") % {"name": target.name})
             return redirect("web:settings-notifications")
         shown = _posted(request.POST, kind)
     else:
@@ -236,7 +397,6 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "groups": DeviceGroup.objects.all(),
             "event_kinds": EVENT_KINDS,
             "priority_names": PRIORITY_NAMES,
-            "weekday_names": WEEKDAY_NAMES,
             "error": error,
             "nav": "settings",
             "section": "notifications",
@@ -251,7 +411,7 @@ def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = get_object_or_404(Channel, pk=channel_id)
     audit.record(request, "channel.delete", _name(channel), _snapshot(channel))
     channel.delete()
-    messages.success(request, f"Channel “{channel.name}” deleted.")
+    messages.success(request, _("Channel “%(name)s” deleted.") % {"name": channel.name})
     return redirect("web:settings-notifications")
 
 
@@ -260,13 +420,8 @@ def channel_delete(request: HttpRequest, channel_id: int) -> HttpResponse:
 def channel_test(request: HttpRequest, channel_id: int) -> HttpResponse:
     channel = get_object_or_404(Channel, pk=channel_id)
     delivery = outbox.send_test(channel)
-    reply = delivery.detail or delivery.last_error or "no reply"
     audit.record(request, "channel.test", _name(channel), {"status": delivery.status})
-    text = f"Test to “{channel.name}”: {delivery.status} — {reply}"
-    if delivery.status == Delivery.Status.SENT:
-        messages.success(request, text)
-    else:
-        messages.error(request, text)
+    _test_result(request, channel, delivery)
     return redirect("web:settings-notifications")
 
 
@@ -280,15 +435,23 @@ def channel_test_all(request: HttpRequest) -> HttpResponse:
         audit.record(request, "channel.test", _name(channel), {"status": delivery.status})
         results.append((channel, delivery))
     if not results:
-        messages.error(request, "No enabled channel to test.")
+        messages.error(request, _("No enabled channel to test."))
     for channel, delivery in results:
-        text = f"Test to “{channel.name}”: {delivery.status} — "
-        text += delivery.detail or delivery.last_error or "no reply"
-        if delivery.status == Delivery.Status.SENT:
-            messages.success(request, text)
-        else:
-            messages.error(request, text)
+        _test_result(request, channel, delivery)
     return redirect("web:settings-notifications")
+
+
+def _test_result(request: HttpRequest, channel: Channel, delivery: Delivery) -> None:
+    """One line: how a test to `channel` went, with the server's reply."""
+    text = _("Test to “%(name)s”: %(status)s — %(reply)s") % {
+        "name": channel.name,
+        "status": STATUS_NAMES.get(delivery.status, delivery.status),
+        "reply": delivery.detail or delivery.last_error or _("no reply"),
+    }
+    if delivery.status == Delivery.Status.SENT:
+        messages.success(request, text)
+    else:
+        messages.error(request, text)
 
 
 @login_required
@@ -305,7 +468,7 @@ def deliveries(request: HttpRequest) -> HttpResponse:
         "web/settings_deliveries.html",
         {
             "page": Paginator(rows, DELIVERIES_PAGE_SIZE).get_page(request.GET.get("page")),
-            "statuses": Delivery.Status.values,
+            "statuses": STATUS_NAMES,
             "channels": Channel.objects.all(),
             "status": status,
             "channel": channel,
@@ -333,7 +496,7 @@ def delivery_retry(request: HttpRequest, delivery_id: int) -> HttpResponse:
         f"delivery {delivery.pk} ({delivery.title})",
         {"status": {"from": before, "to": delivery.status}},
     )
-    messages.success(request, f"Delivery {delivery.pk} queued again.")
+    messages.success(request, _("Delivery %(id)s queued again.") % {"id": delivery.pk})
     url = request.POST.get("back", "")
     if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}):
         return redirect(url)

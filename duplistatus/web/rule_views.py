@@ -15,6 +15,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
@@ -29,20 +32,41 @@ from . import board, forms
 
 JOBS_PAGE_SIZE = 50
 LEVELS = {
-    "all": "every run",
-    "warnings": "warnings and errors",
-    "errors": "errors only",
-    "off": "off",
+    "all": gettext_lazy("every run"),
+    "warnings": gettext_lazy("warnings and errors"),
+    "errors": gettext_lazy("errors only"),
+    "off": pgettext_lazy("notify", "off"),
 }
-ORIGINS = {"job": "this job", "server": "server", "global": "global", "default": "built-in"}
+# Where a rule's value comes from, as a tag beside it.
+ORIGINS = {
+    "job": pgettext_lazy("rule from", "this job"),
+    "server": pgettext_lazy("rule from", "server"),
+    "global": pgettext_lazy("rule from", "global"),
+    "default": pgettext_lazy("rule from", "built-in"),
+}
+# The same, as the short tag beside a job's rule in the table of all jobs.
+TAGS = {
+    "job": pgettext_lazy("rule tag", "job"),
+    "server": pgettext_lazy("rule tag", "server"),
+    "global": pgettext_lazy("rule tag", "global"),
+    "default": pgettext_lazy("rule tag", "default"),
+}
 LABELS = {
-    "event_level": "Runs that notify",
-    "run_destinations": "Run results go to",
-    "overdue_destinations": "Overdue alerts and reminders go to",
-    "escalation_destinations": "Escalations go to",
-    "extra_destinations": "Also notify, each at its own level",
-    "recovery_notifications": "Tell when an overdue job is back",
-    "escalate_after_failures": "Escalate after this many failed runs in a row",
+    "event_level": gettext_lazy("Runs that notify"),
+    "run_destinations": gettext_lazy("Run results go to"),
+    "overdue_destinations": gettext_lazy("Overdue alerts and reminders go to"),
+    "escalation_destinations": gettext_lazy("Escalations go to"),
+    "extra_destinations": gettext_lazy("Also notify, each at its own level"),
+    "recovery_notifications": gettext_lazy("Tell when an overdue job is back"),
+    "escalate_after_failures": gettext_lazy("Escalate after this many failed runs in a row"),
+}
+# A device group's fields as web/_group_fields.html names them.
+GROUP_LABELS = {
+    "name": gettext_lazy("Name"),
+    "mode": gettext_lazy("Mode"),
+    "rotation_days": gettext_lazy("Rotation period (days)"),
+    "rotation_start": gettext_lazy("Rotation starts on"),
+    "timezone": gettext_lazy("Time zone"),
 }
 LIST_FIELDS = ("run_destinations", "overdue_destinations", "escalation_destinations")
 Target = rule_settings.RuleTarget
@@ -57,7 +81,7 @@ class RuleField:
     it would inherit (`inherited`, as text, from `inherited_from`)."""
 
     name: str
-    label: str
+    label: str | Promise
     own: Any
     inherited: str
     inherited_from: str
@@ -86,26 +110,40 @@ class RuleField:
 
 def destinations() -> list[tuple[str, str]]:
     """Every destination a rule may name, as (reference, label)."""
-    found = [("*", "All channels not in a device group")]
+    found = [("*", _("All channels not in a device group"))]
     found += [(f"channel:{c.pk}", f"{c.name} ({c.kind})") for c in Channel.objects.all()]
-    found += [(f"group:{g.pk}", f"Device group {g.name}") for g in DeviceGroup.objects.all()]
+    found += [
+        (f"group:{g.pk}", _("Device group %(name)s") % {"name": g.name})
+        for g in DeviceGroup.objects.all()
+    ]
     return found
 
 
 def describe(name: str, value: Any, names: dict[str, str]) -> str:
     """A rule's value as the page says it."""
     if name == "event_level":
-        return LEVELS.get(value, value)
+        return str(LEVELS.get(value, value))
     if name == "recovery_notifications":
-        return "yes" if value else "no"
+        return _("yes") if value else _("no")
     if name == "escalate_after_failures":
-        return f"after {value} failures" if value else "never"
+        if not value:
+            return _("never")
+        return ngettext("after %(count)d failure", "after %(count)d failures", value) % {
+            "count": value
+        }
     if name == "escalation_destinations" and value is None:
-        return "the overdue destinations"
+        return _("the overdue destinations")
     if name == "extra_destinations":
-        items = [f"{names.get(i['destination'], i['destination'])}: {i['level']}" for i in value]
-        return ", ".join(items) or "nobody"
-    return ", ".join(names.get(ref, ref) for ref in value) or "nobody"
+        items = [
+            _("%(destination)s: %(level)s")
+            % {
+                "destination": names.get(i["destination"], i["destination"]),
+                "level": LEVELS.get(i["level"], i["level"]),
+            }
+            for i in value
+        ]
+        return ", ".join(items) or _("nobody")
+    return ", ".join(names.get(ref, ref) for ref in value) or _("nobody")
 
 
 def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
@@ -152,14 +190,16 @@ def save(request: HttpRequest, target: Target, label: str) -> bool:
     try:
         values = read(request.POST)
     except pydantic.ValidationError as exc:
-        messages.error(request, f"Not saved: {forms.problems(exc, LABELS)}")
+        messages.error(
+            request, _("Not saved: %(problems)s") % {"problems": forms.problems(exc, LABELS)}
+        )
         return False
     before = _own(target)
     rule_settings.apply_rules(target, values)
     changes = audit.diff(before, _own(target))
     if changes:
         audit.record(request, "rules.change", label, changes)
-    messages.success(request, "Notification rules saved." if changes else "Nothing changed.")
+    messages.success(request, _("Notification rules saved.") if changes else _("Nothing changed."))
     return True
 
 
@@ -207,7 +247,10 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             {
                 "job": job,
                 "cells": [
-                    (describe(name, resolved.values[name], names), resolved.origins[name])
+                    (
+                        describe(name, resolved.values[name], names),
+                        TAGS.get(resolved.origins[name], resolved.origins[name]),
+                    )
                     for name in ("event_level", "run_destinations", "overdue_destinations")
                 ],
             }
@@ -234,15 +277,24 @@ def rules_bulk(request: HttpRequest) -> HttpResponse:
     job_ids = [int(pk) for pk in request.POST.getlist("job") if pk.isdigit()]
     action = request.POST.get("action", "")
     if not job_ids or not (action in LEVELS or action == "reset"):
-        messages.error(request, "Tick at least one job and choose what to do.")
+        messages.error(request, _("Tick at least one job and choose what to do."))
         return redirect("web:settings-rules")
     if action == "reset":
         count = rule_settings.reset(job_ids)
     else:
         count = BackupJob.objects.filter(pk__in=job_ids).update(event_level=action)
     audit.record(request, f"rules.bulk.{action}", f"{count} jobs", {"job_ids": job_ids})
-    what = "inherit their rules again" if action == "reset" else f"notify: {LEVELS[action]}"
-    messages.success(request, f"{count} job{'s' if count != 1 else ''} {what}.")
+    if action == "reset":
+        text = ngettext(
+            "%(count)d job inherits its rules again.",
+            "%(count)d jobs inherit their rules again.",
+            count,
+        )
+    else:
+        text = ngettext(
+            "%(count)d job notifies: %(level)s.", "%(count)d jobs notify: %(level)s.", count
+        )
+    messages.success(request, text % {"count": count, "level": LEVELS.get(action, action)})
     return redirect("web:settings-rules")
 
 
@@ -301,7 +353,9 @@ def group_delete(request: HttpRequest, group_id: int) -> HttpResponse:
     group = get_object_or_404(DeviceGroup, pk=group_id)
     audit.record(request, "group.delete", f"device group {group.pk} ({group.name})", {})
     group.delete()  # its devices stay, as channels outside any group
-    messages.success(request, f"Device group “{group.name}” deleted; its devices are kept.")
+    messages.success(
+        request, _("Device group “%(name)s” deleted; its devices are kept.") % {"name": group.name}
+    )
     return redirect("web:settings-groups")
 
 
@@ -329,7 +383,9 @@ def _save_group(request: HttpRequest, group: DeviceGroup, *, new: bool) -> bool:
             }
         )
     except pydantic.ValidationError as exc:
-        messages.error(request, f"Not saved: {forms.problems(exc)}")
+        messages.error(
+            request, _("Not saved: %(problems)s") % {"problems": forms.problems(exc, GROUP_LABELS)}
+        )
         return False
     before = {} if new else _group_snapshot(group)
     rule_settings.apply_group(group, values)
@@ -339,7 +395,7 @@ def _save_group(request: HttpRequest, group: DeviceGroup, *, new: bool) -> bool:
         f"device group {group.pk} ({group.name})",
         audit.diff(before, _group_snapshot(group)),
     )
-    messages.success(request, f"Device group “{group.name}” saved.")
+    messages.success(request, _("Device group “%(name)s” saved.") % {"name": group.name})
     return True
 
 

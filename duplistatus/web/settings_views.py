@@ -8,6 +8,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
@@ -30,7 +32,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         values, errors = forms.read(request.POST, defaults=True)
         if values is not None:
             changes = forms.save(request, defaults, values)
-            messages.success(request, "Defaults saved." if changes else "Nothing changed.")
+            messages.success(request, _("Defaults saved.") if changes else _("Nothing changed."))
             return redirect("web:settings-monitoring")
     all_rows = board.listed_rows(BackupJob.objects.all(), clock.now())
     query = board.Query.of(request.GET)
@@ -75,14 +77,21 @@ def monitoring_bulk(request: HttpRequest) -> HttpResponse:
     only = {name for name in SETTING_FIELDS if request.POST.get("change_" + name)}
     back = _back(request)
     if not job_ids or not only:
-        messages.error(request, "Tick at least one job and one setting to change.")
+        messages.error(request, _("Tick at least one job and one setting to change."))
         return back
     values, errors = forms.read(request.POST, only=only)
     if values is None:
-        messages.error(request, "Not saved: " + "; ".join(f"{k}: {v}" for k, v in errors.items()))
+        problems = "; ".join(
+            _("%(field)s: %(problem)s") % {"field": forms.LABELS.get(name, name), "problem": text}
+            for name, text in errors.items()
+        )
+        messages.error(request, _("Not saved: %(problems)s") % {"problems": problems})
         return back
     count = forms.save_many(request, job_ids, values)
-    messages.success(request, f"Changed {count} job{'s' if count != 1 else ''}.")
+    messages.success(
+        request,
+        ngettext("Changed %(count)d job.", "Changed %(count)d jobs.", count) % {"count": count},
+    )
     return back
 
 
@@ -95,25 +104,53 @@ def monitoring_action(request: HttpRequest) -> HttpResponse:
     now = clock.now()
     if action == "scan":
         result = monitor.scan(now)
+        jobs = ngettext("%(count)d job", "%(count)d jobs", result.examined)
+        alerts = ngettext("%(count)d new alert queued", "%(count)d new alerts queued", result.total)
         messages.success(
-            request, f"Scanned {result.examined} jobs: {result.total} new alert(s) queued."
+            request,
+            _("Scanned %(jobs)s: %(alerts)s.")
+            % {
+                "jobs": jobs % {"count": result.examined},
+                "alerts": alerts % {"count": result.total},
+            },
         )
     elif action == "reset_reminders":
         count = monitor.reset_reminders(now)
-        messages.success(request, f"Reminders restarted from now for {count} overdue job(s).")
+        messages.success(
+            request,
+            ngettext(
+                "Reminders restarted from now for %(count)d overdue job.",
+                "Reminders restarted from now for %(count)d overdue jobs.",
+                count,
+            )
+            % {"count": count},
+        )
     elif action in ("enable_all", "disable_all"):
         on = action == "enable_all"
         job_ids = list(BackupJob.objects.values_list("pk", flat=True))
         count = forms.save_many(request, job_ids, ScheduleSettingsIn(monitoring_enabled=on))
-        messages.success(request, f"Monitoring {'on' if on else 'off'} for all {count} jobs.")
+        if on:
+            text = ngettext(
+                "Monitoring on for the %(count)d job.",
+                "Monitoring on for all %(count)d jobs.",
+                count,
+            )
+        else:
+            text = ngettext(
+                "Monitoring off for the %(count)d job.",
+                "Monitoring off for all %(count)d jobs.",
+                count,
+            )
+        messages.success(request, text % {"count": count})
     elif action == "reset_defaults":
         factory = {name: None for name in SETTING_FIELDS} | FACTORY_DEFAULTS
         changes = forms.save(request, MonitoringDefaults.load(), DefaultsIn(**factory))
         messages.success(
-            request, "Global defaults reset." if changes else "They were the defaults already."
+            request,
+            _("Global defaults reset.") if changes else _("They were the defaults already."),
         )
     else:
-        messages.error(request, "Unknown action.")
+        messages.error(request, _("Unknown action."))
     return redirect("web:settings-monitoring")
 
 

@@ -18,6 +18,9 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
@@ -37,12 +40,36 @@ from duplistatus.notifications.template_store import (
 )
 
 from . import forms
+from .notification_views import STATUS_NAMES
 
 CHANNEL_NAMES = {
-    "": "All channels",
-    "email": "E-mail",
+    "": gettext_lazy("All channels"),
+    "email": gettext_lazy("E-mail"),
     "ntfy": "ntfy",
-    "webhook": "Webhook",
+    "webhook": gettext_lazy("Webhook"),
+    "apprise": "Apprise",
+}
+# A template's fields as the editor names them, to name one in an error.
+FIELD_LABELS = {
+    "title": gettext_lazy("Title"),
+    "body": gettext_lazy("Body"),
+    "format": gettext_lazy("Format"),
+    "ntfy_priority": gettext_lazy("ntfy priority"),
+    "ntfy_tags": gettext_lazy("ntfy tags"),
+    "language": gettext_lazy("Language"),
+}
+# The page's examples of template syntax, kept out of its translated sentence.
+SYNTAX_EXAMPLES = {
+    "original": "{variable}",
+    "jinja_variable": "{{ variable }}",
+    "jinja_block": "{% if … %}",
+}
+# The same in the middle of a sentence ("The error template for e-mail").
+CHANNEL_NAMES_IN_TEXT = {
+    "": gettext_lazy("all channels"),
+    "email": pgettext_lazy("in a sentence", "e-mail"),
+    "ntfy": "ntfy",
+    "webhook": pgettext_lazy("in a sentence", "webhook"),
     "apprise": "Apprise",
 }
 ALL = "all"  # "" (every channel kind) in URLs
@@ -85,6 +112,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "channel_names": [CHANNEL_NAMES[ck] for ck in templates.CHANNEL_KINDS],
             "languages": template_store.library_languages(),
+            "syntax": SYNTAX_EXAMPLES,
             "nav": "settings",
             "section": "templates",
         },
@@ -107,7 +135,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
         if action == "delete" and saved is not None:
             audit.record(request, "template.delete", template_store.label(saved), {})
             template_store.delete(saved)
-            messages.success(request, "Template removed; the built-in one applies again.")
+            messages.success(request, _("Template removed; the built-in one applies again."))
             return redirect(here)
         if action == "revert" and saved is not None:
             return _revert(request, saved, here)
@@ -120,7 +148,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
         except templates.TemplateError as exc:
             error = exc.as_dict()
         except pydantic.ValidationError as exc:
-            error = {"error": forms.problems(exc)}
+            error = {"error": forms.problems(exc, FIELD_LABELS)}
         except (VersionConflict, TemplateExists) as exc:
             error = {"error": str(exc)}
         status = 400
@@ -142,6 +170,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
             "kind": kind,
             "channel_kind": channel_kind,
             "channel_name": CHANNEL_NAMES[channel_kind],
+            "channel_text": CHANNEL_NAMES_IN_TEXT[channel_kind],
             "saved": saved,
             "shown": shown,
             "error": error,
@@ -152,6 +181,7 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
             "channels": Channel.objects.filter(enabled=True),
             "runs": _recent_runs(kind),
             "formats": Template.Format.choices,
+            "field_labels": FIELD_LABELS,
             "nav": "settings",
             "section": "templates",
         },
@@ -165,11 +195,15 @@ def preview(request: HttpRequest) -> HttpResponse:
     """The live preview of the editor's form (an htmx fragment); changes nothing."""
     kind = request.POST.get("kind", "")
     if kind not in templates.KINDS:
-        return HttpResponse("unknown kind", status=400)
+        return HttpResponse(_("unknown kind"), status=400)
     try:
         shown = _preview(request, kind, _posted(request.POST), strict=True)
     except templates.TemplateError as exc:
-        return render(request, "web/_template_preview.html", {"error": exc.as_dict()})
+        return render(
+            request,
+            "web/_template_preview.html",
+            {"error": exc.as_dict(), "field_labels": FIELD_LABELS},
+        )
     return render(request, "web/_template_preview.html", {"preview": shown})
 
 
@@ -186,7 +220,9 @@ def preview(request: HttpRequest) -> HttpResponse:
 def preview_frame(request: HttpRequest) -> HttpResponse:
     """The e-mail HTML of the latest preview in this session, for the sandboxed frame."""
     html = request.session.get(PREVIEW_SESSION_KEY, "")
-    return HttpResponse(html or "<p>No preview yet.</p>", content_type="text/html")
+    if not html:
+        html = format_html("<p>{}</p>", _("No preview yet."))
+    return HttpResponse(html, content_type="text/html")
 
 
 @require_POST
@@ -217,9 +253,18 @@ def install_library(request: HttpRequest) -> HttpResponse:
     except KeyError:
         raise Http404("no such library") from None
     _audit_import(request, result, "template.library")
-    kept = f"; kept your own: {', '.join(map(str, result.kept))}"
+    if result.kept:
+        text = _("Library (%(language)s) installed: %(counts)s; kept your own: %(kept)s.")
+    else:
+        text = _("Library (%(language)s) installed: %(counts)s.")
     messages.success(
-        request, f"Library ({language}) installed: {_counts(result)}{kept if result.kept else ''}."
+        request,
+        text
+        % {
+            "language": language,
+            "counts": _counts(result),
+            "kept": ", ".join(map(str, result.kept)),
+        },
     )
     return redirect("web:settings-templates")
 
@@ -238,22 +283,24 @@ def import_file(request: HttpRequest) -> HttpResponse:
     upload = request.FILES.get("file")
     try:
         if upload is None:
-            raise ImportInvalid("choose a file exported from duplistatus", [])
+            raise ImportInvalid(_("choose a file exported from duplistatus"), [])
         try:
             document = json.loads(upload.read())
         except (ValueError, UnicodeDecodeError):
-            raise ImportInvalid("the file is not JSON", []) from None
+            raise ImportInvalid(_("the file is not JSON"), []) from None
         result = template_store.import_set(document, changed_by=_who(request))
     except ImportInvalid as exc:
         details = "; ".join(
             f"#{e.get('index')} {e.get('kind') or ''}: {e.get('error')}" for e in exc.errors
         )
-        messages.error(
-            request, f"Nothing imported: {exc.message}{': ' + details if details else ''}"
-        )
+        if details:
+            text = _("Nothing imported: %(problem)s: %(details)s")
+        else:
+            text = _("Nothing imported: %(problem)s")
+        messages.error(request, text % {"problem": exc.message, "details": details})
         return redirect("web:settings-templates")
     _audit_import(request, result, "template.import")
-    messages.success(request, f"Imported: {_counts(result)}.")
+    messages.success(request, _("Imported: %(counts)s.") % {"counts": _counts(result)})
     return redirect("web:settings-templates")
 
 
@@ -321,11 +368,13 @@ def _save(
             expected_version=int(expected) if expected.isdigit() else None,
         )
         if template.version == before:
-            messages.success(request, "Nothing changed.")
+            messages.success(request, _("Nothing changed."))
             return
         action = "template.update"
     audit.record(request, action, template_store.label(template), {"version": template.version})
-    messages.success(request, f"Template saved as version {template.version}.")
+    messages.success(
+        request, _("Template saved as version %(version)s.") % {"version": template.version}
+    )
 
 
 def _revert(request: HttpRequest, saved: Template, here: str) -> HttpResponse:
@@ -335,7 +384,11 @@ def _revert(request: HttpRequest, saved: Template, here: str) -> HttpResponse:
     try:
         template = template_store.revert(saved, int(number), changed_by=_who(request))
     except templates.TemplateError as exc:
-        messages.error(request, f"Version {number} cannot be used any more: {exc.message}")
+        messages.error(
+            request,
+            _("Version %(number)s cannot be used any more: %(problem)s")
+            % {"number": number, "problem": exc.message},
+        )
         return redirect(here)
     audit.record(
         request,
@@ -343,7 +396,11 @@ def _revert(request: HttpRequest, saved: Template, here: str) -> HttpResponse:
         template_store.label(template),
         {"version": template.version, "reverted_to": int(number)},
     )
-    messages.success(request, f"Version {number} is current again (as version {template.version}).")
+    messages.success(
+        request,
+        _("Version %(number)s is current again (as version %(version)s).")
+        % {"number": number, "version": template.version},
+    )
     return redirect(here)
 
 
@@ -359,8 +416,12 @@ def _test(request: HttpRequest, kind: str, fields: TemplateFields, here: str) ->
         f"{kind} template → channel {channel.pk} ({channel.name})",
         {"status": delivery.status},
     )
-    reply = delivery.detail or delivery.last_error or "no reply"
-    text = f"Test of the {kind} template to “{channel.name}”: {delivery.status} — {reply}"
+    text = _("Test of the %(kind)s template to “%(name)s”: %(status)s — %(reply)s") % {
+        "kind": kind,
+        "name": channel.name,
+        "status": STATUS_NAMES.get(delivery.status, delivery.status),
+        "reply": delivery.detail or delivery.last_error or _("no reply"),
+    }
     if delivery.status == Delivery.Status.SENT:
         messages.success(request, text)
     else:
@@ -391,10 +452,11 @@ def _who(request: HttpRequest) -> str:
 
 
 def _counts(result: template_store.ImportResult) -> str:
-    return (
-        f"{len(result.created)} added, {len(result.updated)} changed, "
-        f"{len(result.unchanged)} unchanged"
-    )
+    return _("%(added)d added, %(changed)d changed, %(unchanged)d unchanged") % {
+        "added": len(result.created),
+        "changed": len(result.updated),
+        "unchanged": len(result.unchanged),
+    }
 
 
 def _audit_import(request: HttpRequest, result: template_store.ImportResult, action: str) -> None:

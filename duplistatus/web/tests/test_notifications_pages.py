@@ -87,7 +87,7 @@ def test_invalid_email_recipient_shows_an_error_and_creates_nothing(admin_client
     )
     html = response.content.decode()
     assert response.status_code == 400
-    assert "Not saved: invalid config: recipients" in html
+    assert "Not saved: Recipients: &#x27;not-an-address&#x27; is not a valid e-mail" in html
     assert "not-an-address" in html  # the posted values are shown again …
     assert "hunter2-secret" not in html  # … but never a secret
     assert not Channel.objects.exists()
@@ -368,5 +368,5 @@ def test_an_invalid_server_url_is_refused_with_the_reason(admin_client):
     )
     assert response.status_code == 400
     html = response.content.decode()
-    assert "server URL must not contain spaces, e.g. https://ntfy.sh" in html
+    assert "Server URL: must not contain spaces, e.g. https://ntfy.sh" in html
     assert not Channel.objects.exists()

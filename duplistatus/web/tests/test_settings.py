@@ -214,7 +214,7 @@ def test_actions_over_all_jobs(admin_client, loaded):
     html = admin_client.post(url, {"action": "scan"}, follow=True).content.decode()
     assert re.search(r"Scanned \d+ jobs: \d+ new alert", html), html[html.find("msg") - 50 :][:400]
     html = admin_client.post(url, {"action": "reset_reminders"}, follow=True).content.decode()
-    assert "Reminders restarted from now for 1 overdue job(s)." in html
+    assert "Reminders restarted from now for 1 overdue job." in html
 
     admin_client.post(url, {"action": "disable_all"})
     assert set(BackupJob.objects.values_list("monitoring_enabled", flat=True)) == {False}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pydantic
 from pydantic import Field
 
+from duplistatus.validation import Invalid, gettext_noop
+
 from ..base import ConfigModel
 from ._support import apprise_logs, import_apprise
 
@@ -24,15 +26,20 @@ class Config(ConfigModel):
         url = value.strip()
         scheme, sep, rest = url.partition("://")
         if not sep or not scheme or not rest or any(ch.isspace() for ch in url):
-            raise ValueError("url must be one Apprise URL such as tgram://bottoken/ChatID")
+            raise Invalid(
+                gettext_noop("url must be one Apprise URL such as tgram://bottoken/ChatID")
+            )
         apprise = import_apprise()
         if apprise is not None:
             with apprise_logs():  # Apprise logs rejected URLs in full; keep them out of logs
                 plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
             if plugin is None:
                 # Never echo the URL: it holds the service's credentials.
-                raise ValueError(
-                    f"Apprise does not accept this {scheme}:// URL; check it against the "
-                    "Apprise documentation for that service"
+                raise Invalid(
+                    gettext_noop(
+                        "Apprise does not accept this %(scheme)s:// URL; check it against the "
+                        "Apprise documentation for that service"
+                    ),
+                    scheme=scheme,
                 )
         return url

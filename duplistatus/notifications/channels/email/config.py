@@ -15,6 +15,8 @@ from typing import Any, Final, Literal
 import pydantic
 from pydantic import Field
 
+from duplistatus.validation import Invalid, gettext_noop
+
 from ..base import ConfigModel
 
 Security = Literal["none", "starttls", "tls"]
@@ -35,7 +37,10 @@ def validate_address(value: str) -> str:
     """``value`` stripped, if it is a plain e-mail address; ValueError with a clear text if not."""
     address = value.strip()
     if len(address) > 254 or not _ADDRESS_RE.fullmatch(address):
-        raise ValueError(f"{address!r} is not a valid e-mail address (expected name@example.com)")
+        raise Invalid(
+            gettext_noop("'%(address)s' is not a valid e-mail address (expected name@example.com)"),
+            address=address,
+        )
     return address
 
 
@@ -78,9 +83,13 @@ class Config(ConfigModel):
         except ValueError:
             pass
         if ":" in host:
-            raise ValueError("host must be a name or address only; put the port in 'port'")
+            raise Invalid(
+                gettext_noop("host must be a name or address only; put the port in 'port'")
+            )
         if not host or len(host) > 253 or not _HOSTNAME_RE.fullmatch(host):
-            raise ValueError("host must be a host name (smtp.example.com) or an IP address")
+            raise Invalid(
+                gettext_noop("host must be a host name (smtp.example.com) or an IP address")
+            )
         return host
 
     @pydantic.field_validator("ca_file", "username", "password", mode="before")
@@ -97,7 +106,7 @@ class Config(ConfigModel):
     @classmethod
     def _password(cls, value: str | None) -> str | None:
         if value and any(ch in value for ch in "\r\n\0"):
-            raise ValueError("password must be a single line")
+            raise Invalid(gettext_noop("password must be a single line"))
         return value
 
     @pydantic.field_validator("sender_name")
@@ -105,7 +114,7 @@ class Config(ConfigModel):
     def _sender_name(cls, value: str) -> str:
         name = " ".join(value.split())  # newlines in a header would be header injection
         if len(name) > 100:
-            raise ValueError("sender name must be at most 100 characters")
+            raise Invalid(gettext_noop("sender name must be at most 100 characters"))
         return name or DEFAULT_SENDER_NAME
 
     @pydantic.field_validator("from_address")
@@ -126,13 +135,13 @@ class Config(ConfigModel):
             address = validate_address(raw)
             unique.setdefault(address.lower(), address)
         if not unique:
-            raise ValueError("at least one recipient is needed")
+            raise Invalid(gettext_noop("at least one recipient is needed"))
         return list(unique.values())
 
     @pydantic.model_validator(mode="after")
     def _auth(self) -> Config:
         if self.auth and not (self.username and self.password):
-            raise ValueError("authentication is on: username and password are required")
+            raise Invalid(gettext_noop("authentication is on: username and password are required"))
         return self
 
     @property

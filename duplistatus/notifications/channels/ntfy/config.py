@@ -19,6 +19,8 @@ import httpx
 import pydantic
 from pydantic import Field
 
+from duplistatus.validation import Invalid, gettext_noop
+
 from ..base import EVENT_KINDS, ConfigModel, EventKind
 
 DEFAULT_SERVER_URL: Final = "https://ntfy.sh/"
@@ -49,25 +51,26 @@ def generate_topic() -> str:
     return TOPIC_PREFIX + "".join(secrets.choice(alphabet) for _ in range(12))
 
 
-def _http_url(value: str, what: str) -> str:
+# The messages leave out which field they are about: the error names it (a page by its label).
+def _http_url(value: str) -> str:
     value = value.strip()
     try:
         url = httpx.URL(value)
     except httpx.InvalidURL:
-        raise ValueError(f"{what} is not a valid URL") from None
+        raise Invalid(gettext_noop("is not a valid URL")) from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"{what} must be an http:// or https:// URL")
+        raise Invalid(gettext_noop("must be an http:// or https:// URL"))
     # httpx keeps what it cannot parse as a host ("ntfy dot sh"): a space never belongs there.
     if any(ch.isspace() for ch in value):
-        raise ValueError(f"{what} must not contain spaces, e.g. https://ntfy.sh")
+        raise Invalid(gettext_noop("must not contain spaces, e.g. https://ntfy.sh"))
     return value
 
 
-def _single_line(value: str | None, what: str) -> str | None:
+def _single_line(value: str | None) -> str | None:
     if value is None:
         return None
     if any(ch in value for ch in "\r\n\0"):
-        raise ValueError(f"{what} must be a single line")
+        raise Invalid(gettext_noop("must be a single line"))
     return value
 
 
@@ -83,13 +86,15 @@ class HttpAction(ConfigModel):
     def _label(cls, value: str) -> str:
         value = value.strip()
         if not value or any(ch in value for ch in ",;\r\n"):
-            raise ValueError("action label must be non-empty text without ',', ';' or newlines")
+            raise Invalid(
+                gettext_noop("action label must be non-empty text without ',', ';' or newlines")
+            )
         return value
 
     @pydantic.field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        return _http_url(value, "action URL")
+        return _http_url(value)
 
 
 class Config(ConfigModel):
@@ -120,14 +125,16 @@ class Config(ConfigModel):
         value = value.strip() or DEFAULT_SERVER_URL
         if "://" not in value:
             value = "https://" + value  # people type "ntfy.example.com"
-        _http_url(value, "server URL")
+        _http_url(value)
         url = httpx.URL(value)
         if url.userinfo:
-            raise ValueError(
-                "server URL must not contain credentials; use access token or username/password"
+            raise Invalid(
+                gettext_noop(
+                    "must not contain credentials; use an access token or a username and password"
+                )
             )
         if url.query or url.fragment:
-            raise ValueError("server URL must not have a query string or fragment")
+            raise Invalid(gettext_noop("must not have a query string or fragment"))
         # Publishing as JSON goes to the server root; keep a trailing slash so a path prefix
         # (ntfy behind a reverse proxy at /ntfy/) stays part of it.
         return value if value.endswith("/") else value + "/"
@@ -139,8 +146,10 @@ class Config(ConfigModel):
         if not value:
             return generate_topic()
         if not _TOPIC_RE.fullmatch(value):
-            raise ValueError(
-                "topic may only contain letters, digits, '-' and '_' (at most 64 characters)"
+            raise Invalid(
+                gettext_noop(
+                    "topic may only contain letters, digits, '-' and '_' (at most 64 characters)"
+                )
             )
         return value
 
@@ -152,16 +161,15 @@ class Config(ConfigModel):
     @pydantic.field_validator("access_token", "username")
     @classmethod
     def _no_surrounding_space(cls, value: str | None, info: pydantic.ValidationInfo) -> str | None:
-        what = "access token" if info.field_name == "access_token" else "username"
-        value = _single_line(value.strip() if value else value, what)
+        value = _single_line(value.strip() if value else value)
         if value and info.field_name == "username" and ":" in value:
-            raise ValueError("username must not contain ':'")
+            raise Invalid(gettext_noop("username must not contain ':'"))
         return value
 
     @pydantic.field_validator("password")
     @classmethod
     def _password(cls, value: str | None) -> str | None:
-        return _single_line(value, "password")
+        return _single_line(value)
 
     @pydantic.field_validator("priorities", mode="before")
     @classmethod
@@ -169,12 +177,16 @@ class Config(ConfigModel):
         if value is None:
             return dict(DEFAULT_PRIORITIES)
         if not isinstance(value, Mapping):
-            raise ValueError("priorities must be a mapping of event kind to priority 1..5")
+            raise Invalid(
+                gettext_noop("priorities must be a mapping of event kind to priority 1..5")
+            )
         merged: dict[str, int] = dict(DEFAULT_PRIORITIES)
         for kind, raw in value.items():
             if kind not in EVENT_KINDS:
-                raise ValueError(
-                    f"unknown event kind {kind!r} in priorities; known: {', '.join(EVENT_KINDS)}"
+                raise Invalid(
+                    gettext_noop("unknown event kind '%(kind)s' in priorities; known: %(known)s"),
+                    kind=kind,
+                    known=", ".join(EVENT_KINDS),
                 )
             merged[kind] = _priority(raw, kind)
         return merged
@@ -188,7 +200,10 @@ class Config(ConfigModel):
             if not tag:
                 continue
             if len(tag) > 64 or any(ch in tag for ch in ",\r\n"):
-                raise ValueError(f"tag {tag[:64]!r} must be at most 64 characters, without ','")
+                raise Invalid(
+                    gettext_noop("tag '%(tag)s' must be at most 64 characters, without ','"),
+                    tag=tag[:64],
+                )
             if tag not in cleaned:
                 cleaned.append(tag)
         return cleaned
@@ -197,15 +212,17 @@ class Config(ConfigModel):
     @classmethod
     def _icon_url(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return _http_url(value, "icon URL") if value.strip() else None
+            return _http_url(value) if value.strip() else None
         return value
 
     @pydantic.model_validator(mode="after")
     def _credentials(self) -> Config:
         if self.access_token and (self.username or self.password):
-            raise ValueError("use either an access token or a username and password, not both")
+            raise Invalid(
+                gettext_noop("use either an access token or a username and password, not both")
+            )
         if bool(self.username) != bool(self.password):
-            raise ValueError("username and password must be given together")
+            raise Invalid(gettext_noop("username and password must be given together"))
         return self
 
     def priority_for(self, kind: str, fallback: int) -> int:
@@ -221,7 +238,11 @@ def _priority(raw: Any, kind: EventKind | str) -> int:
         if name.isdigit():
             raw = int(name)
     if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= 5:
-        raise ValueError(
-            f"priority for {kind!r} must be 1..5 (or min/low/default/high/max), not {raw!r}"
+        raise Invalid(
+            gettext_noop(
+                "priority for '%(kind)s' must be 1..5 (or min/low/default/high/max), not %(value)s"
+            ),
+            kind=kind,
+            value=repr(raw),
         )
     return raw

@@ -17,6 +17,8 @@ import httpx
 import pydantic
 from pydantic import Field
 
+from duplistatus.validation import Invalid, gettext_noop
+
 from ..base import ConfigModel
 
 SECRET_PREFIX: Final = "whsec_"
@@ -60,9 +62,9 @@ class Config(ConfigModel):
         try:
             url = httpx.URL(value)
         except httpx.InvalidURL:
-            raise ValueError("url is not a valid URL") from None
+            raise Invalid(gettext_noop("url is not a valid URL")) from None
         if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("url must be an http:// or https:// URL")
+            raise Invalid(gettext_noop("url must be an http:// or https:// URL"))
         return value
 
     @pydantic.field_validator("method", mode="before")
@@ -77,15 +79,21 @@ class Config(ConfigModel):
         for name, header_value in value.items():
             name = name.strip()
             if not _HEADER_NAME_RE.fullmatch(name):
-                raise ValueError(f"{name!r} is not a valid HTTP header name")
+                raise Invalid(gettext_noop("'%(name)s' is not a valid HTTP header name"), name=name)
             if name.lower() in RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} is set by duplistatus and cannot be changed")
+                raise Invalid(
+                    gettext_noop("header '%(name)s' is set by duplistatus and cannot be changed"),
+                    name=name,
+                )
             if any(n.lower() == name.lower() for n in cleaned):
-                raise ValueError(f"header {name!r} is given twice")
+                raise Invalid(gettext_noop("header '%(name)s' is given twice"), name=name)
             # Values are secrets: the error names the header, never the value.
             if not all(ch == "\t" or " " <= ch <= "~" for ch in header_value):
-                raise ValueError(
-                    f"value of header {name!r} must be printable ASCII on a single line"
+                raise Invalid(
+                    gettext_noop(
+                        "value of header '%(name)s' must be printable ASCII on a single line"
+                    ),
+                    name=name,
                 )
             cleaned[name] = header_value.strip()
         return cleaned
@@ -102,8 +110,10 @@ class Config(ConfigModel):
         except (binascii.Error, ValueError):
             raw = b""
         if not 24 <= len(raw) <= 64:
-            raise ValueError(
-                "secret must be 'whsec_' followed by base64 of 24 to 64 random bytes "
-                "(leave it blank to generate one)"
+            raise Invalid(
+                gettext_noop(
+                    "secret must be 'whsec_' followed by base64 of 24 to 64 random bytes "
+                    "(leave it blank to generate one)"
+                )
             )
         return SECRET_PREFIX + encoded
