@@ -143,6 +143,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
+# The languages of the UI and of notifications (a channel picks one; blank = LANGUAGE_CODE),
+# each named in its own language, as a language picker shows them.
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "Deutsch"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("pt-br", "Português (Brasil)"),
+    ("zh-hans", "简体中文"),
+    ("hi", "हिन्दी"),
+]
 TIME_ZONE = "UTC"  # stored and computed in UTC; TZ (see duplistatus.clock) is for schedules
 # Django replaces os.environ["TZ"] with TIME_ZONE once it has read this module: keep TZ first.
 clock.keep_deployment_zone()

@@ -16,14 +16,15 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, is_admin, login_required
 from duplistatus.api.notify import _counts
+from duplistatus.notifications import languages, outbox
 from duplistatus.notifications import messages as notification_messages
-from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import (
     ChannelIn,
     ChannelSettingsError,
@@ -99,7 +100,10 @@ SETTINGS: dict[str, list[Setting]] = {
 COMMON_SECTIONS: list[tuple[str, list[Setting]]] = [
     (
         "What it receives",
-        [Setting("event_kinds", "Message kinds", "kinds", "none ticked: every kind")],
+        [
+            Setting("event_kinds", "Message kinds", "kinds", "none ticked: every kind"),
+            Setting("language", _("Language"), "language", _("of its messages")),
+        ],
     ),
     (
         "When",
@@ -150,7 +154,7 @@ COMMON_SECTIONS: list[tuple[str, list[Setting]]] = [
         ],
     ),
 ]
-COMMON = [setting for _, settings in COMMON_SECTIONS for setting in settings]
+COMMON = [setting for _title, settings in COMMON_SECTIONS for setting in settings]
 LABELS = {setting.name: setting.label for setting in COMMON}
 
 
@@ -237,6 +241,8 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "event_kinds": EVENT_KINDS,
             "priority_names": PRIORITY_NAMES,
             "weekday_names": WEEKDAY_NAMES,
+            "languages": languages.names(),
+            "default_language": languages.names()[languages.default()],
             "error": error,
             "nav": "settings",
             "section": "notifications",
@@ -380,7 +386,9 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
     common: dict[str, Any] = {}
     for s in COMMON:
         raw = post.get(s.name, "").strip()
-        if s.type == "checkbox":
+        if s.type == "language":
+            common[s.name] = raw  # blank: the deployment's language
+        elif s.type == "checkbox":
             common[s.name] = s.name in post
         elif s.type == "kinds":
             common[s.name] = post.getlist(s.name)

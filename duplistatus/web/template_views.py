@@ -194,9 +194,9 @@ def preview_frame(request: HttpRequest) -> HttpResponse:
 def install_library(request: HttpRequest) -> HttpResponse:
     """Install a language's set; when that would replace templates of the user's own, first
     ask, naming them, whether to keep or replace them."""
-    language = request.POST.get("language", "")
     own = request.POST.get("own", "")
     try:
+        language = template_store.library_code(request.POST.get("language", ""))
         if own not in ("keep", "replace"):
             replaced = template_store.own_templates_replaced(language)
             if replaced:

@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal, Protocol, Self, get_args, runtime_checkable
 
 import pydantic
+from django.utils.translation import gettext as _
 
 __all__ = [
     "EVENT_KINDS",
@@ -93,6 +94,7 @@ class Message:
     click_url: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    language: str | None = None  # what it is written in (a code of settings.LANGUAGES)
 
     def __post_init__(self) -> None:
         if not self.delivery_id:
@@ -103,13 +105,13 @@ class Message:
 
 def view_label(url: str) -> str:
     """The words on a button or link that opens ``url``: a run page, a job page, or else
-    the dashboard."""
+    the dashboard; in the active language (the outbox sends inside languages.speaking)."""
     path = urllib.parse.urlsplit(url).path
     if re.search(r"/runs/\d+/?$", path):
-        return "Open run"
+        return _("Open run")
     if re.search(r"/jobs/\d+/?$", path):
-        return "Open job"
-    return "Open duplistatus"
+        return _("Open job")
+    return _("Open duplistatus")
 
 
 @dataclass(frozen=True)
