@@ -29,7 +29,7 @@ from typing import Any
 import pydantic
 from django.db import transaction
 from django.db.models import Count, F, Q
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 
 from duplistatus import clock, crypto, wakeup
 from duplistatus.backups.models import Event, MonitoringDefaults
@@ -413,8 +413,7 @@ def _send(delivery: Delivery, now: datetime, transport: _Transport) -> str:
         return _failed(delivery, attempt, now, transport.error, transient=False)
     started = time.monotonic()
     try:
-        with languages.speaking(channel):  # the words a channel adds ("Open run")
-            result = transport.kind.send(transport.config, to_message(delivery))
+        result = transport.kind.send(transport.config, to_message(delivery))
     except TransientError as exc:
         return _failed(
             delivery, attempt, now, exc.message, transient=True, retry_after=exc.retry_after
@@ -540,9 +539,22 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
     return backup
 
 
-def to_message(delivery: Delivery) -> Message:
-    from .channels.base import EVENT_KINDS
+# The channels' own words (channels/base.view_label), translated: channels know no Django.
+LINK_LABELS = {
+    "Open run": gettext_lazy("Open run"),
+    "Open job": gettext_lazy("Open job"),
+    "Open duplistatus": gettext_lazy("Open duplistatus"),
+}
 
+
+def to_message(delivery: Delivery) -> Message:
+    """The delivery as its channel kind sends it, with the channel's language."""
+    from .channels.base import EVENT_KINDS, view_label
+
+    link_label = None
+    if delivery.click_url:
+        with languages.speaking(delivery.channel):
+            link_label = str(LINK_LABELS[view_label(delivery.click_url)])
     return Message(
         delivery_id=str(delivery.uid),
         kind=delivery.kind if delivery.kind in EVENT_KINDS else "summary",
@@ -557,6 +569,7 @@ def to_message(delivery: Delivery) -> Message:
         payload=delivery.payload,
         created_at=delivery.created_at,
         language=languages.of(delivery.channel),
+        link_label=link_label,
     )
 
 

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal, Protocol, Self, get_args, runtime_checkable
 
 import pydantic
-from django.utils.translation import gettext as _
 
 __all__ = [
     "EVENT_KINDS",
@@ -95,6 +94,8 @@ class Message:
     payload: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
     language: str | None = None  # what it is written in (a code of settings.LANGUAGES)
+    # The words on a button or link to ``click_url``, in that language (default: view_label).
+    link_label: str | None = None
 
     def __post_init__(self) -> None:
         if not self.delivery_id:
@@ -105,13 +106,13 @@ class Message:
 
 def view_label(url: str) -> str:
     """The words on a button or link that opens ``url``: a run page, a job page, or else
-    the dashboard; in the active language (the outbox sends inside languages.speaking)."""
+    the dashboard. English: a message brings them in its language (``Message.link_label``)."""
     path = urllib.parse.urlsplit(url).path
     if re.search(r"/runs/\d+/?$", path):
-        return _("Open run")
+        return "Open run"
     if re.search(r"/jobs/\d+/?$", path):
-        return _("Open job")
-    return _("Open duplistatus")
+        return "Open job"
+    return "Open duplistatus"
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def _html_body(message: Message) -> str:
         return message.body_html
     link = (
         f'<p><a href="{html.escape(message.click_url, quote=True)}">'
-        f"{view_label(message.click_url)}</a></p>"
+        f"{message.link_label or view_label(message.click_url)}</a></p>"
         if message.click_url
         else ""
     )
