@@ -250,8 +250,8 @@ def preview(request: HttpRequest, body: PreviewIn) -> Status[Any]:
         return Status(400, {"error": f"unknown channel kind {body.channel_kind!r}"})
     if (body.title is None) != (body.body is None):
         return Status(400, {"error": "send title and body, or neither for the template in use"})
-    language = languages.supported(body.language) if body.language else languages.default()
-    if language is None:
+    language = languages.supported(body.language) if body.language else None
+    if body.language and language is None:
         known = ", ".join(languages.codes())
         return Status(400, {"error": f"unknown language {body.language!r}; one of: {known}"})
     run = None

@@ -556,11 +556,16 @@ def preview(
     language: str | None = None,
 ) -> Preview:
     """Render a template (without title and body: the one `channel_kind` uses now) with
-    sample data, or with a real run's, as a channel in `language` (default: the active
-    one) gets it. TemplateError when it cannot be used."""
-    if language is not None:
-        with translation.override(language):
-            return preview(kind, title, body, format, channel_kind=channel_kind, run=run)
+    sample data, or with a real run's, as a channel in `language` gets it (default: the
+    deployment's, which channels without their own follow). TemplateError when it cannot
+    be used."""
+    with translation.override(language or languages.default()):
+        return _preview(kind, title, body, format, channel_kind, run)
+
+
+def _preview(
+    kind: str, title: str | None, body: str | None, format: str, channel_kind: str, run: Any
+) -> Preview:
     from . import messages
 
     if kind not in templates.KINDS:

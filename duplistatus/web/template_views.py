@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
@@ -26,7 +27,7 @@ from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.backups.models import BackupRun
-from duplistatus.notifications import template_store, templates
+from duplistatus.notifications import languages, template_store, templates
 from duplistatus.notifications.models import Channel, Delivery, Template
 from duplistatus.notifications.template_store import (
     ImportInvalid,
@@ -126,7 +127,11 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
         status = 400
         shown = _posted(request.POST)
     else:
-        in_use = saved.resolved() if saved else templates.resolve(kind, channel_kind)
+        if saved:
+            in_use = saved.resolved()
+        else:  # what channels following the deployment's language get now
+            with translation.override(languages.default()):
+                in_use = templates.resolve(kind, channel_kind)
         shown = {
             "title": in_use.title,
             "body": in_use.body,
