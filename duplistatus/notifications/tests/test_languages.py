@@ -11,12 +11,14 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.utils import translation
 
 from conftest import CORPUS
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event
-from duplistatus.notifications import outbox, templates
+from duplistatus.notifications import outbox, template_store, templates
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
 from duplistatus.worker import Worker
@@ -246,3 +248,29 @@ def test_library_and_builtin_answer_to_every_spelling(auth_client):
     )
     assert preview.status_code == 200, preview.content
     assert preview.json()["title"] == "⏰ Documents 仍未备份（已逾期 1天1小时）· Office NAS"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_templates_installed_from_the_portuguese_set_stay_library_texts():
+    """Before pt-br was its code, the set was "pt": the migration renames what it installed,
+    so those templates still follow a channel's own language."""
+    before = [("notifications", "0006_anomaly_channel_failing")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old_template = executor.loader.project_state(before).apps.get_model("notifications", "Template")
+    entry = next(e for e in template_store.library("pt-br")["templates"] if e["kind"] == "test")
+    old_template.objects.create(
+        kind="test",
+        channel_kind="",
+        title=entry["title"],
+        body=entry["body"],
+        language="pt",
+        version=1,
+        updated_at=T0,
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert template_store.Template.objects.get().language == "pt-br"
+    assert templates.resolve("test", "ntfy").title == "🧪 Teste do duplistatus"
+    assert templates.resolve("test", "ntfy", "hi").title == "🧪 duplistatus परीक्षण"
