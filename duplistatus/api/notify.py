@@ -49,6 +49,7 @@ class ChannelOut(Schema):
     config: dict[str, Any]
     secrets_set: list[str]
     event_kinds: list[str]
+    language: str  # blank: the deployment's language
     rate_per_minute: float
     burst: int
     batch_threshold: int
@@ -84,6 +85,7 @@ def channel_out(
         config=shown_config(channel, may_edit=may_edit),
         secrets_set=channel.secrets_set,
         event_kinds=channel.event_kinds,
+        language=channel.language,
         rate_per_minute=channel.rate_per_minute,
         burst=channel.burst,
         batch_threshold=channel.batch_threshold,

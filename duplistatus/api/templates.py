@@ -20,7 +20,7 @@ from ninja.responses import Status
 from duplistatus.accounts import audit
 from duplistatus.accounts.models import ApiToken
 from duplistatus.backups.models import BackupRun
-from duplistatus.notifications import template_store, templates
+from duplistatus.notifications import languages, template_store, templates
 from duplistatus.notifications.models import Channel
 from duplistatus.notifications.template_store import (
     ImportInvalid,
@@ -110,6 +110,9 @@ class PreviewIn(Schema):
         "", description="without title and body: render what this channel kind gets now"
     )
     run_id: int | None = Field(None, description="a real run's data instead of sample data")
+    language: str = Field(
+        "", description="render as a channel in this language gets it (blank: the deployment's)"
+    )
 
 
 class PreviewOut(Schema):
@@ -217,13 +220,18 @@ def variables(request: HttpRequest) -> list[VariablesOut]:
     response=list[BuiltinOut],
     summary="The built-in templates (what a kind uses when nothing is saved)",
 )
-def builtin(request: HttpRequest) -> list[BuiltinOut]:
+def builtin(request: HttpRequest, language: str = "") -> list[BuiltinOut]:
+    """In `language` (blank: the deployment's, which channels without their own use)."""
+    code = languages.supported(language) if language else languages.default()
+    if code is None:
+        known = ", ".join(languages.codes())
+        raise HttpError(422, f"unknown language {language!r}; one of: {known}")
     out = []
     for kind in templates.KINDS:
         for channel_kind in templates.CHANNEL_KINDS:
             if channel_kind and (kind, channel_kind) not in templates.VARIANTS:
                 continue
-            t = templates.builtin(kind, channel_kind)
+            t = templates.builtin(kind, channel_kind, code)
             out.append(BuiltinOut(kind=kind, channel_kind=channel_kind, **_texts(t)))
     return out
 
@@ -242,12 +250,22 @@ def preview(request: HttpRequest, body: PreviewIn) -> Status[Any]:
         return Status(400, {"error": f"unknown channel kind {body.channel_kind!r}"})
     if (body.title is None) != (body.body is None):
         return Status(400, {"error": "send title and body, or neither for the template in use"})
+    language = languages.supported(body.language) if body.language else None
+    if body.language and language is None:
+        known = ", ".join(languages.codes())
+        return Status(400, {"error": f"unknown language {body.language!r}; one of: {known}"})
     run = None
     if body.run_id is not None:
         run = get_object_or_404(BackupRun.objects.select_related("job__server"), pk=body.run_id)
     try:
         shown = template_store.preview(
-            body.kind, body.title, body.body, body.format, channel_kind=body.channel_kind, run=run
+            body.kind,
+            body.title,
+            body.body,
+            body.format,
+            channel_kind=body.channel_kind,
+            run=run,
+            language=language,
         )
     except templates.TemplateError as exc:
         return _invalid(exc)

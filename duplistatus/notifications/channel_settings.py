@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, field_validator
 from duplistatus import clock
 from duplistatus.validation import message
 
+from . import languages
 from .channels import KINDS
 from .channels._http import host_of
 from .channels.base import EVENT_KINDS
@@ -39,6 +40,12 @@ class ChannelIn(BaseModel):
         None, description="the kind's settings; secrets write-only"
     )
     event_kinds: list[str] | None = Field(None, description="event kinds this channel receives")
+    language: str | None = Field(
+        None,
+        description="the language of its messages: "
+        + ", ".join(languages.codes())
+        + "; blank = the deployment's (DUPLISTATUS_LANGUAGE)",
+    )
     rate_per_minute: float | None = Field(None, ge=0, description="0 = no rate limit")
     burst: int | None = Field(None, ge=1, le=10_000)
     batch_threshold: int | None = Field(None, ge=0, description="0 = never batch")
@@ -82,6 +89,11 @@ class ChannelIn(BaseModel):
             )
         return value
 
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else languages.check(value)
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str | None) -> str | None:
@@ -106,7 +118,7 @@ def apply_channel(channel: Channel, values: dict[str, Any], *, new: bool) -> Non
     for name, value in values.items():
         if name in ("kind", "config"):
             continue
-        if name in ("timezone", "summary_schedule"):
+        if name in ("timezone", "summary_schedule", "language"):
             value = value or ""
         if (
             name == "group_id"

@@ -61,6 +61,9 @@ class Channel(models.Model):
     config = models.JSONField(default=dict)  # without secrets
     secrets = models.TextField(blank=True, default="")  # encrypted JSON of the secret fields
     event_kinds = models.JSONField(default=list)  # which event kinds it receives
+    # The language its messages are written in (settings.LANGUAGES; blank = the deployment's
+    # LANGUAGE_CODE): built-in texts, durations, labels. See languages.py.
+    language = models.CharField(max_length=10, blank=True, default="")
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

@@ -29,13 +29,14 @@ from typing import Any
 import pydantic
 from django.db import transaction
 from django.db.models import Count, F, Q
+from django.utils.translation import gettext_lazy, ngettext
 
 from duplistatus import clock, crypto, wakeup
 from duplistatus.backups.models import Event, MonitoringDefaults
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
 
-from . import flow, messages, policy, privacy, rule_settings, rules, templates
+from . import flow, languages, messages, policy, privacy, rule_settings, rules, templates
 from .channels import DeliveryError, Message, PermanentError, TransientError
 from .channels import get as get_kind
 from .models import DEFAULT_URGENT_KINDS, Channel, Delivery, DeviceGroup
@@ -127,12 +128,19 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
                 )
                 if not chosen:
                     continue
-                values = messages.context(event, now=now, schedule=schedule)
+                # The variables hold words (durations, labels): made once per language.
+                by_language: dict[str, dict[str, Any]] = {}
                 for r in chosen:
+                    language = languages.of(r.channel)
+                    if language not in by_language:
+                        with languages.speaking(r.channel):
+                            by_language[language] = messages.context(
+                                event, now=now, schedule=schedule
+                            )
                     delivery = build_delivery(
                         r.channel,
                         r.kind,
-                        values,
+                        by_language[language],
                         now,
                         event=event,
                         priority=r.priority,
@@ -159,11 +167,12 @@ def build_delivery(
     priority: int | None = None,
     group: DeviceGroup | None = None,
 ) -> Delivery:
-    """Render the message for one destination and make its outbox row (not saved)."""
+    """Render the message for one destination, in its language, and make its outbox row (not
+    saved). `values` should have been made in that language too (languages.speaking)."""
     values = privacy.apply(channel, values)
-    message = templates.render_message(
-        templates.resolve(kind, channel.kind), values, kind=kind, channel_kind=channel.kind
-    )
+    with languages.speaking(channel):
+        template = templates.resolve(kind, channel.kind, channel.language or None)
+        message = templates.render_message(template, values, kind=kind, channel_kind=channel.kind)
     title, body = message.title, message.body
     payload = (
         privacy.apply_to_payload(channel, messages.payload(event, kind, title, body, values))
@@ -273,6 +282,10 @@ def _batch(
     foldable = [d for d in due if d.kind not in urgent and d.kind not in ("summary", "test")]
     if not channel.batch_threshold or len(foldable) <= channel.batch_threshold:
         return due
+    with languages.speaking(channel):
+        title = ngettext(
+            "%(count)d backup notification", "%(count)d backup notifications", len(foldable)
+        ) % {"count": len(foldable)}
     with transaction.atomic():
         ids = [d.pk for d in foldable]
         lines = [f"• {d.title}" for d in foldable]
@@ -280,7 +293,7 @@ def _batch(
             channel=channel,
             kind="summary",
             priority=max(d.priority for d in foldable),
-            title=f"{len(foldable)} backup notifications",
+            title=title,
             body="\n".join(lines),
             body_markdown="\n".join(lines),
             body_html=text_to_html("\n".join(lines)),
@@ -492,10 +505,15 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
     ):
         return None
     message = delivery
-    if delivery.event_id and privacy.settings(device) != privacy.settings(delivery.channel):
-        # The message was rendered for a device that may see more than this one.
+    if delivery.event_id and (
+        privacy.settings(device) != privacy.settings(delivery.channel)
+        or languages.of(device) != languages.of(delivery.channel)
+    ):
+        # The message was rendered for a device that may see more than this one, or that
+        # reads another language.
         event = Event.objects.select_related("job__server", "run").get(pk=delivery.event_id)
-        values = messages.context(event, now=now)
+        with languages.speaking(device):
+            values = messages.context(event, now=now)
         message = build_delivery(device, delivery.kind, values, now, event=event)
     backup = Delivery.objects.create(
         channel=device,
@@ -521,9 +539,22 @@ def fail_over(delivery: Delivery, now: datetime) -> Delivery | None:
     return backup
 
 
-def to_message(delivery: Delivery) -> Message:
-    from .channels.base import EVENT_KINDS
+# The channels' own words (channels/base.view_label), translated: channels know no Django.
+LINK_LABELS = {
+    "Open run": gettext_lazy("Open run"),
+    "Open job": gettext_lazy("Open job"),
+    "Open duplistatus": gettext_lazy("Open duplistatus"),
+}
 
+
+def to_message(delivery: Delivery) -> Message:
+    """The delivery as its channel kind sends it, with the channel's language."""
+    from .channels.base import EVENT_KINDS, view_label
+
+    link_label = None
+    if delivery.click_url:
+        with languages.speaking(delivery.channel):
+            link_label = str(LINK_LABELS[view_label(delivery.click_url)])
     return Message(
         delivery_id=str(delivery.uid),
         kind=delivery.kind if delivery.kind in EVENT_KINDS else "summary",
@@ -537,6 +568,8 @@ def to_message(delivery: Delivery) -> Message:
         click_url=delivery.click_url or None,
         payload=delivery.payload,
         created_at=delivery.created_at,
+        language=languages.of(delivery.channel),
+        link_label=link_label,
     )
 
 

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob
@@ -19,10 +21,16 @@ from duplistatus.monitoring import monitor
 from duplistatus.monitoring import schedule as plan
 from duplistatus.monitoring.intervals import resolve_local
 
-from . import messages, outbox
+from . import languages, messages, outbox
 from .models import Channel, Delivery
 
-TITLES = {"failed": "Failed", "overdue": "Overdue", "anomaly": "Anomalies", "warning": "Warning"}
+TITLES = {
+    "failed": gettext_lazy("Failed"),
+    "overdue": gettext_lazy("Overdue"),
+    "anomaly": gettext_lazy("Anomalies"),
+    "warning": gettext_lazy("Warning"),
+}
+FAILED = {"Error": gettext_lazy("Error"), "Fatal": gettext_lazy("Fatal")}
 
 
 def next_summary_at(
@@ -33,7 +41,7 @@ def next_summary_at(
         return None
     local = after.astimezone(tz)
     day = local.date()
-    for _ in range(9):
+    for _day in range(9):
         candidate = resolve_local(datetime.combine(day, at), tz)  # type: ignore[arg-type]
         sunday_based = (day.weekday() + 1) % 7
         if candidate > after and (schedule == "daily" or sunday_based == weekday):
@@ -66,7 +74,8 @@ def send_due_summaries(now: datetime | None = None) -> int:
             .update(last_summary_at=now)
         )
         if claimed:
-            values, payload = summary_values(now)
+            with languages.speaking(channel):
+                values, payload = summary_values(now)
             delivery = outbox.build_delivery(channel, "summary", values, now)
             delivery.payload = payload
             if payload["counts"]["failed"] or payload["counts"]["overdue"]:
@@ -77,7 +86,8 @@ def send_due_summaries(now: datetime | None = None) -> int:
 
 
 def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]:
-    """The summary template's variables, and the webhook document, for every job now."""
+    """The summary template's variables, and the webhook document, for every job now, in the
+    active language (languages.speaking)."""
     from duplistatus.anomaly.detect import LABELS
 
     groups: dict[str, list[str]] = {
@@ -93,14 +103,14 @@ def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]
         line = f"{job.server.alias or job.server.name} / {job.name}"
         link = messages.page_url("web:job", job_id=job.pk)
         if state == "overdue":
-            groups["overdue"].append(f"{line} — overdue {link}")
+            groups["overdue"].append(f"{line} — {_('overdue')} {link}")
         elif job.last_status in ("Error", "Fatal"):
-            groups["failed"].append(f"{line} — {job.last_status} {link}")
+            groups["failed"].append(f"{line} — {FAILED[job.last_status]} {link}")
         elif job.anomalies:
-            found = ", ".join(LABELS.get(name, name) for name in job.anomalies)
+            found = ", ".join(str(LABELS.get(name, name)) for name in job.anomalies)
             groups["anomaly"].append(f"{line} — {found} {link}")
         elif job.last_status == "Warning":
-            groups["warning"].append(f"{line} — Warning {link}")
+            groups["warning"].append(f"{line} — {_('Warning')} {link}")
         else:
             groups["ok"].append(line)
     counts = {name: len(lines) for name, lines in groups.items()}
@@ -116,7 +126,7 @@ def summary_values(now: datetime) -> tuple[dict[str, object], dict[str, object]]
         "jobs_failed": counts["failed"],
         "jobs_overdue": counts["overdue"],
         "jobs_anomaly": counts["anomaly"],
-        "summary_text": text or "Every backup is fine.",
+        "summary_text": text or _("Every backup is fine."),
         "dashboard_url": messages.page_url("web:dashboard"),
         "job_url": messages.page_url("web:dashboard"),
     }

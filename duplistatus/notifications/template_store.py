@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
+from django.utils import translation
 
 from duplistatus import clock
 
-from . import templates
+from . import languages, templates
 
 __all__ = ["Template", "TemplateVersion"]
 
@@ -391,16 +393,27 @@ def import_set(document: Any, *, changed_by: str = "", note: str = "imported") -
 
 
 def library_languages() -> dict[str, str]:
-    """Language code → name, for the sets in template_library/."""
-    found = {}
-    for path in sorted(LIBRARY_DIR.glob("*.toml")):
-        found[path.stem] = _read_library(path.stem)["name"]
-    return found
+    """Language code → name, for the sets in template_library/ (one per UI language)."""
+    return {
+        code: _read_library(code)["name"]
+        for code in languages.codes()
+        if (LIBRARY_DIR / f"{code}.toml").is_file()
+    }
+
+
+def library_code(language: str) -> str:
+    """The code of the library set `language` names ("pt" and "pt-BR" are "pt-br", "zh-Hans"
+    is "zh-hans"); KeyError when there is none."""
+    code = languages.supported(language)
+    if code is None or not (LIBRARY_DIR / f"{code}.toml").is_file():
+        raise KeyError(language)
+    return code
 
 
 def library(language: str) -> dict[str, Any]:
     """A library set as an export document (KeyError for an unknown language)."""
-    source = _read_library(language)
+    code = library_code(language)
+    source = _read_library(code)
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -413,10 +426,28 @@ def library(language: str) -> dict[str, Any]:
                 "format": source[kind].get("format", "plain"),
                 "ntfy_priority": source[kind].get("ntfy_priority"),
                 "ntfy_tags": source[kind].get("ntfy_tags", []),
-                "language": language,
+                "language": code,
             }
             for kind in templates.KINDS
+            if kind in source
         ],
+    }
+
+
+@cache
+def library_templates(language: str) -> dict[str, templates.ResolvedTemplate]:
+    """A library set by kind, ready to render (the built-in texts of a language other than
+    English); KeyError for an unknown language. Read once per process."""
+    return {
+        entry["kind"]: templates.ResolvedTemplate(
+            entry["title"],
+            entry["body"],
+            entry["format"],
+            entry["ntfy_priority"],
+            tuple(entry["ntfy_tags"]),
+            library=entry["language"],
+        )
+        for entry in library(language)["templates"]
     }
 
 
@@ -425,6 +456,7 @@ def install_library(
 ) -> ImportResult:
     """Install a language's set. The user's own templates (see `own_templates_replaced`)
     are kept unless `replace_own`; the templates they replace stay as versions either way."""
+    language = library_code(language)
     document = library(language)
     kept = [] if replace_own else own_templates_replaced(language)
     keep = {t.kind for t in kept}
@@ -457,13 +489,11 @@ def own_templates_replaced(language: str) -> list[Template]:
     return own
 
 
-def _read_library(language: str) -> dict[str, Any]:
-    if not language.isalpha():
-        raise KeyError(language)
-    path = LIBRARY_DIR / f"{language}.toml"
-    if not path.is_file():
-        raise KeyError(language)
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+def _read_library(code: str) -> dict[str, Any]:
+    """One of the library's files, by its language code (one of languages.codes())."""
+    if code not in languages.codes():
+        raise KeyError(code)
+    return tomllib.loads((LIBRARY_DIR / f"{code}.toml").read_text(encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------- test send
@@ -478,7 +508,8 @@ def send_test(template: Template, channel: Any) -> Any:
     from . import messages, outbox  # the outbox imports the models, which import this module
 
     now = clock.now()
-    values = templates.sample_context(template.kind, base_url=messages.base_url())
+    with languages.speaking(channel):
+        values = templates.sample_context(template.kind, base_url=messages.base_url())
     with templates.using("test", template.resolved()):
         delivery = outbox.build_delivery(channel, "test", values, now)
     delivery.save()
@@ -522,9 +553,19 @@ def preview(
     *,
     channel_kind: str = "",
     run: Any = None,
+    language: str | None = None,
 ) -> Preview:
     """Render a template (without title and body: the one `channel_kind` uses now) with
-    sample data, or with a real run's. TemplateError when it cannot be used."""
+    sample data, or with a real run's, as a channel in `language` gets it (default: the
+    deployment's, which channels without their own follow). TemplateError when it cannot
+    be used."""
+    with translation.override(language or languages.default()):
+        return _preview(kind, title, body, format, channel_kind, run)
+
+
+def _preview(
+    kind: str, title: str | None, body: str | None, format: str, channel_kind: str, run: Any
+) -> Preview:
     from . import messages
 
     if kind not in templates.KINDS:
@@ -556,4 +597,33 @@ def stamp() -> tuple[int, int | None]:
 
 
 def load_resolved() -> dict[tuple[str, str], templates.ResolvedTemplate]:
-    return {(t.kind, t.channel_kind): t.resolved() for t in Template.objects.all()}
+    """The saved templates; one that is a library text as installed is marked with its
+    language, so that channels in other languages get the library text in theirs."""
+    found = {}
+    for t in Template.objects.all():
+        resolved = t.resolved()
+        if t.language and _is_library_text(t):
+            resolved = replace(resolved, library=t.language)
+        found[(t.kind, t.channel_kind)] = resolved
+    return found
+
+
+def _is_library_text(template: Template) -> bool:
+    try:
+        entry = library_templates(template.language).get(template.kind)
+    except KeyError:
+        return False
+    return (
+        entry is not None
+        and entry.library == template.language
+        and (
+            (entry.title, entry.body, entry.format, entry.priority, entry.tags)
+            == (
+                template.title,
+                template.body,
+                template.format,
+                template.ntfy_priority,
+                tuple(template.ntfy_tags or ()),
+            )
+        )
+    )

@@ -13,10 +13,15 @@ or HTML), because every channel needs one: the e-mail text part, ntfy without Ma
 E-mail shows a Markdown template as that text (there is no Markdown-to-HTML step, to keep
 dependencies few); an HTML template is the e-mail's HTML part as written.
 
-Which template. `resolve(kind, channel_kind)` picks, in order: the saved template for that
-kind and channel kind, the saved one for the kind on all channels, the built-in variant for
-the channel kind (e-mail: HTML, ntfy: Markdown), the plain built-in. Saved templates are
-cached per process (see `_saved_templates`); `template_store` holds the models and writes.
+Which template. `resolve(kind, channel_kind, language)` picks, in order: the saved template
+for that kind and channel kind, the saved one for the kind on all channels, the built-in.
+The built-in is in the destination's language: in English the variant for the channel kind
+(e-mail: HTML, ntfy: Markdown) or the plain one, in the other languages the library's text
+(template_library/). Saved templates are cached per process (see `_saved_templates`);
+`template_store` holds the models, the library and writes.
+
+Language. Messages are rendered inside languages.speaking(channel): gettext, humanize (the
+durations in the variables) and the built-in texts all follow the channel's language.
 
 Limits. The sandbox also bounds what a template may cost (see MAX_STEPS and its neighbours):
 time, loop rounds and calls, the length of any string it builds, the size of numbers, widths,
@@ -42,10 +47,12 @@ import traceback
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from django.utils import translation
+from django.utils.translation import gettext
 from jinja2 import StrictUndefined, TemplateSyntaxError, filters, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
@@ -57,6 +64,10 @@ from jinja2.sandbox import (
 )
 from jinja2.utils import pass_environment, pass_eval_context
 from markupsafe import Markup
+
+from duplistatus.humanize import human_span
+
+from . import languages
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +205,9 @@ class ResolvedTemplate:
     format: str = "plain"  # plain | markdown | html
     priority: int | None = None  # ntfy priority 1..5; None = the kind's default
     tags: tuple[str, ...] = ()  # ntfy tags
+    # The library language whose text this is, unchanged ("" = none): such a saved template
+    # is sent to a channel in another language as that language's library text.
+    library: str = ""
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -512,15 +526,35 @@ VARIANTS: dict[tuple[str, str], ResolvedTemplate] = {
 }
 
 
-def builtin(kind: str, channel_kind: str = "") -> ResolvedTemplate:
-    """The built-in template: the channel kind's variant, else the plain one."""
+def builtin(kind: str, channel_kind: str = "", language: str | None = None) -> ResolvedTemplate:
+    """The built-in template in `language` (default: the active one, see
+    languages.speaking): in English the channel kind's variant, else the plain one; in
+    another language that language's library text (template_library/), else the English."""
+    code = languages.supported(language or translation.get_language() or "") or languages.ENGLISH
+    if code != languages.ENGLISH:
+        found = library_template(code, kind)
+        if found is not None:
+            return found
     return VARIANTS.get((kind, channel_kind)) or DEFAULTS[kind]
+
+
+def library_template(language: str, kind: str) -> ResolvedTemplate | None:
+    """The library's `kind` template in `language`, if the library has one."""
+    from . import template_store  # it holds the library and imports this module
+
+    try:
+        return template_store.library_templates(language).get(kind)
+    except KeyError:
+        return None
 
 
 # --------------------------------------------------------------------------- the sandbox
 
 MAX_OUTPUT = 200_000  # characters a template may produce
 _LEGACY_VARIABLE = re.compile(r"(?<![{%])\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}(?!\})")
+# The `span_in` filter's words, by language code (settings.LANGUAGES). Durations reach the
+# templates in the channel's language already where gettext has a catalogue for it (they are
+# made by humanize inside languages.speaking); span_in is for texts still in English.
 _SPAN_WORDS: dict[str, dict[str, str]] = {
     "de": {
         "days": "Tage",
@@ -549,7 +583,7 @@ _SPAN_WORDS: dict[str, dict[str, str]] = {
         "minute": "minuto",
         "less than a minute": "menos de un minuto",
     },
-    "pt": {
+    "pt-br": {
         "days": "dias",
         "day": "dia",
         "hours": "horas",
@@ -558,15 +592,40 @@ _SPAN_WORDS: dict[str, dict[str, str]] = {
         "minute": "minuto",
         "less than a minute": "menos de um minuto",
     },
+    "zh-hans": {
+        "days": "天",
+        "day": "天",
+        "hours": "小时",
+        "hour": "小时",
+        "minutes": "分钟",
+        "minute": "分钟",
+        "less than a minute": "不到一分钟",
+    },
+    "hi": {
+        "days": "दिन",
+        "day": "दिन",
+        "hours": "घंटे",
+        "hour": "घंटा",
+        "minutes": "मिनट",
+        "minute": "मिनट",
+        "less than a minute": "एक मिनट से कम",
+    },
 }
-_SPAN_WORD = re.compile(r"less than a minute|days?|hours?|minutes?")
+_SPAN_WORD = re.compile(r"\b(?:less than a minute|days?|hours?|minutes?)\b")
+# Chinese writes a count and its unit together: "2天3小时".
+_CJK_GAP = re.compile(r"(?<=\d) (?=[\u4e00-\u9fff])|(?<=[\u4e00-\u9fff]) (?=\d)")
 
 
 def span_in(text: Any, language: str) -> str:
-    """The `span_in` filter: '2 days 3 hours' (overdue_for, last_elapsed, …) in a language."""
-    words = _SPAN_WORDS.get(str(language).lower()[:2])
+    """The `span_in` filter: '2 days 3 hours' (overdue_for, last_elapsed, …) in a language;
+    a duration already in another language is left as it is."""
+    code = languages.supported(str(language)) or ""
+    words = _SPAN_WORDS.get(code)
     text = str(text)
-    return _SPAN_WORD.sub(lambda m: words[m.group(0)], text) if words else text
+    if not words:
+        return text
+    text = _SPAN_WORD.sub(lambda m: words[m.group(0)], text)
+    return _CJK_GAP.sub("", text) if code == "zh-hans" else text
 
 
 # Limits. A template is code that any signed-in user can run in a preview and that the
@@ -1376,7 +1435,8 @@ def markdown_to_text(markdown: str) -> str:
 
 
 def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dict[str, Any]:
-    """Made-up but realistic values for a preview and for checking a template."""
+    """Made-up but realistic values for a preview and for checking a template; durations in
+    the active language, as a real message's."""
     status = {"success": "Success", "warning": "Warning", "error": "Error", "fatal": "Fatal"}
     failed = kind in ("error", "fatal")
     values: dict[str, Any] = {
@@ -1399,15 +1459,15 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
         "errors_count": 2 if failed else 0,
         "log_text": "",
         "last_backup_date": "2026-03-02 02:00 UTC",
-        "last_elapsed": "2 days 3 hours",
+        "last_elapsed": human_span(timedelta(days=2, hours=3)),
         "expected_date": "2026-03-03 02:00 UTC",
-        "expected_elapsed": "1 day 3 hours",
+        "expected_elapsed": human_span(timedelta(days=1, hours=3)),
         "backup_interval": "1D",
-        "overdue_tolerance": "2 hours",
+        "overdue_tolerance": human_span(timedelta(hours=2)),
         "job_url": f"{base_url}/jobs/1",
         "run_url": f"{base_url}/runs/1",
         "consecutive_failures": 3 if failed else 0,
-        "overdue_for": "1 day 1 hour",
+        "overdue_for": human_span(timedelta(days=1, hours=1)),
         "learned_schedule": "daily at 02:00",
         "exception": "",
     }
@@ -1472,7 +1532,7 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             "queue": 3,
             "dead_deliveries": 1,
             "database_size": "412.3 MiB",
-            "last_report": "12 minutes ago",
+            "last_report": gettext("%(span)s ago") % {"span": human_span(timedelta(minutes=12))},
             "jobs_overdue": 1,
             "jobs_total": 42,
             "failing_channels": "Phone",
@@ -1535,13 +1595,23 @@ _override: ContextVar[dict[str, ResolvedTemplate] | None] = ContextVar(
 )
 
 
-def resolve(kind: str, channel_kind: str = "") -> ResolvedTemplate:
-    """The template a `channel_kind` destination renders for a `kind` message."""
+def resolve(kind: str, channel_kind: str = "", language: str | None = None) -> ResolvedTemplate:
+    """The template a `channel_kind` destination renders for a `kind` message. `language`
+    is the destination's own language, when it has one: then the built-in and an installed
+    library text (saved, unchanged) come in that language. Without one, the built-in is in
+    the active language and installed templates are sent as they are (installing a library
+    set is how a deployment chooses its messages' language for every channel)."""
     override = _override.get()
     if override and kind in override:
         return override[kind]
     saved = _saved_templates()
-    return saved.get((kind, channel_kind)) or saved.get((kind, "")) or builtin(kind, channel_kind)
+    found = saved.get((kind, channel_kind)) or saved.get((kind, ""))
+    if found is None:
+        return builtin(kind, channel_kind, language)
+    code = languages.supported(language) if language else None
+    if found.library and code and code != found.library:
+        return library_template(code, kind) or found
+    return found
 
 
 @contextlib.contextmanager

@@ -11,17 +11,19 @@ delivered successfully in between.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from duplistatus import clock, wakeup
 from duplistatus.backups import models as backup_models
 from duplistatus.backups.models import BackupJob, BackupRun, MonitoringDefaults
 
-from . import messages, outbox
+from . import languages, messages, outbox
 from .models import Channel, Delivery
 
 SYSTEM_KINDS = ("channel_failing", "system_health")
@@ -66,14 +68,16 @@ def check_channels(now: datetime | None = None) -> int:
 
 
 def _report_failing(channel: Channel, now: datetime, *, dead: bool) -> int:
-    return _to_every_channel("channel_failing", failing_values(channel, dead), now, besides=channel)
+    return _to_every_channel(
+        "channel_failing", lambda: failing_values(channel, dead), now, besides=channel
+    )
 
 
 def failing_values(channel: Channel, dead: bool) -> dict[str, Any]:
-    """The channel_failing message's variables."""
+    """The channel_failing message's variables, in the active language."""
     return {
         "event_kind": "channel_failing",
-        "message_type": "Connection Error",
+        "message_type": _("Connection Error"),
         "channel_name": channel.name,
         "channel_kind": channel.kind,
         "failures": channel.consecutive_failures,
@@ -81,24 +85,38 @@ def failing_values(channel: Channel, dead: bool) -> dict[str, Any]:
         "failing_since": channel.last_success_at.strftime("%Y-%m-%d %H:%M UTC")
         if channel.last_success_at
         else "",
-        "dead": "yes" if dead else "",
+        "dead": _("yes") if dead else "",
         "job_url": messages.page_url("web:settings-deliveries"),
     }
 
 
 def _to_every_channel(
-    kind: str, values: dict[str, Any], now: datetime, *, besides: Channel | None = None
+    kind: str,
+    values: Callable[[], dict[str, Any]],
+    now: datetime,
+    *,
+    besides: Channel | None = None,
 ) -> int:
+    """A `kind` message to every enabled channel (but `besides`); `values()` makes its
+    variables, once for each language the channels read."""
     others = Channel.objects.filter(enabled=True)
     if besides is not None:
         others = others.exclude(pk=besides.pk)
-    deliveries = [outbox.build_delivery(c, kind, values, now) for c in others]
+    by_language: dict[str, dict[str, Any]] = {}
+    deliveries = []
+    for channel in others:
+        language = languages.of(channel)
+        if language not in by_language:
+            with languages.speaking(channel):
+                by_language[language] = values()
+        deliveries.append(outbox.build_delivery(channel, kind, by_language[language], now))
     Delivery.objects.bulk_create(deliveries)
     return len(deliveries)
 
 
 def health_values(now: datetime) -> dict[str, Any]:
-    """The System Health message's variables: how the monitor itself is doing."""
+    """The System Health message's variables: how the monitor itself is doing, in the
+    active language."""
     from duplistatus.humanize import human_size, human_span
     from duplistatus.monitoring import monitor
 
@@ -106,11 +124,13 @@ def health_values(now: datetime) -> dict[str, Any]:
     last_report = BackupRun.objects.aggregate(latest=Max("received_at"))["latest"]
     return {
         "event_kind": "system_health",
-        "message_type": "System Health",
+        "message_type": _("System Health"),
         "queue": backlog.get("waiting", 0),
         "dead_deliveries": backlog["dead"],
         "database_size": human_size(_database_bytes()),
-        "last_report": human_span(now - last_report) + " ago" if last_report else "never",
+        "last_report": _("%(span)s ago") % {"span": human_span(now - last_report)}
+        if last_report
+        else _("never"),
         "jobs_overdue": monitor.overdue_count(now),
         "jobs_total": BackupJob.objects.count(),
         "failing_channels": ", ".join(
@@ -118,7 +138,7 @@ def health_values(now: datetime) -> dict[str, Any]:
                 "name", flat=True
             )
         )
-        or "none",
+        or _("none"),
         "job_url": messages.page_url("web:dashboard"),
     }
 
@@ -149,7 +169,7 @@ def send_health(now: datetime | None = None) -> int:
     if not claimed:
         return 0
     backup_models._defaults_cache.clear()  # the cached row has the old time
-    written = _to_every_channel("system_health", health_values(now), now)
+    written = _to_every_channel("system_health", lambda: health_values(now), now)
     if written:
         wakeup.wake()
     return written

@@ -26,8 +26,8 @@ from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, is_admin, login_required
 from duplistatus.api.notify import _counts
+from duplistatus.notifications import languages, outbox
 from duplistatus.notifications import messages as notification_messages
-from duplistatus.notifications import outbox
 from duplistatus.notifications.channel_settings import (
     ChannelIn,
     ChannelSettingsError,
@@ -197,7 +197,10 @@ COMMON_SECTIONS: list[tuple[StrOrPromise, list[Setting]]] = [
                 gettext_lazy("Message kinds"),
                 "kinds",
                 gettext_lazy("none ticked: every kind"),
-            )
+            ),
+            Setting(
+                "language", gettext_lazy("Language"), "language", gettext_lazy("of its messages")
+            ),
         ],
     ),
     (
@@ -397,6 +400,8 @@ def channel_form(request: HttpRequest, channel_id: int | None = None) -> HttpRes
             "groups": DeviceGroup.objects.all(),
             "event_kinds": EVENT_KINDS,
             "priority_names": PRIORITY_NAMES,
+            "languages": languages.names(),
+            "default_language": languages.names()[languages.default()],
             "error": error,
             "nav": "settings",
             "section": "notifications",
@@ -543,7 +548,9 @@ def _read(post: QueryDict, kind: str) -> dict[str, Any]:
     common: dict[str, Any] = {}
     for s in COMMON:
         raw = post.get(s.name, "").strip()
-        if s.type == "checkbox":
+        if s.type == "language":
+            common[s.name] = raw  # blank: the deployment's language
+        elif s.type == "checkbox":
             common[s.name] = s.name in post
         elif s.type == "kinds":
             common[s.name] = post.getlist(s.name)

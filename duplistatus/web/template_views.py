@@ -18,6 +18,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
@@ -29,7 +30,7 @@ from duplistatus import clock
 from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.backups.models import BackupRun
-from duplistatus.notifications import template_store, templates
+from duplistatus.notifications import languages, template_store, templates
 from duplistatus.notifications.models import Channel, Delivery, Template
 from duplistatus.notifications.template_store import (
     ImportInvalid,
@@ -154,7 +155,11 @@ def template_page(request: HttpRequest, kind: str, channel_kind: str) -> HttpRes
         status = 400
         shown = _posted(request.POST)
     else:
-        in_use = saved.resolved() if saved else templates.resolve(kind, channel_kind)
+        if saved:
+            in_use = saved.resolved()
+        else:  # what channels following the deployment's language get now
+            with translation.override(languages.default()):
+                in_use = templates.resolve(kind, channel_kind)
         shown = {
             "title": in_use.title,
             "body": in_use.body,
@@ -230,9 +235,9 @@ def preview_frame(request: HttpRequest) -> HttpResponse:
 def install_library(request: HttpRequest) -> HttpResponse:
     """Install a language's set; when that would replace templates of the user's own, first
     ask, naming them, whether to keep or replace them."""
-    language = request.POST.get("language", "")
     own = request.POST.get("own", "")
     try:
+        language = template_store.library_code(request.POST.get("language", ""))
         if own not in ("keep", "replace"):
             replaced = template_store.own_templates_replaced(language)
             if replaced:

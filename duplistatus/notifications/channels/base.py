@@ -93,6 +93,9 @@ class Message:
     click_url: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     created_at: datetime | None = None
+    language: str | None = None  # what it is written in (a code of settings.LANGUAGES)
+    # The words on a button or link to ``click_url``, in that language (default: view_label).
+    link_label: str | None = None
 
     def __post_init__(self) -> None:
         if not self.delivery_id:
@@ -103,7 +106,7 @@ class Message:
 
 def view_label(url: str) -> str:
     """The words on a button or link that opens ``url``: a run page, a job page, or else
-    the dashboard."""
+    the dashboard. English: a message brings them in its language (``Message.link_label``)."""
     path = urllib.parse.urlsplit(url).path
     if re.search(r"/runs/\d+/?$", path):
         return "Open run"

@@ -145,8 +145,8 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
     events.update(processed_at=now)
     assert summary.send_due_summaries(now) == len(channels)
     # Messages about the monitor itself (watch.py), to every channel.
-    watch._to_every_channel("channel_failing", watch.failing_values(channels[0], True), now)
-    watch._to_every_channel("system_health", watch.health_values(now), now)
+    watch._to_every_channel("channel_failing", lambda: watch.failing_values(channels[0], True), now)
+    watch._to_every_channel("system_health", lambda: watch.health_values(now), now)
     for channel in channels:
         assert outbox.send_test(channel).status == "sent"
     while outbox.send_due(now, limit=1000).total:

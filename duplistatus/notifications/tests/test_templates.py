@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from duplistatus import clock
-from duplistatus.notifications import template_store, templates
+from duplistatus.notifications import languages, template_store, templates
 from duplistatus.notifications.template_store import Template, TemplateIn
 from duplistatus.notifications.templates import (
     ResolvedTemplate,
@@ -22,7 +22,7 @@ from duplistatus.notifications.templates import (
     validate_template,
 )
 
-LANGUAGES = ("en", "de", "fr", "es", "pt")
+LANGUAGES = ("en", "de", "fr", "es", "pt-br", "zh-hans", "hi")
 
 
 @pytest.fixture(autouse=True)
@@ -223,7 +223,13 @@ def test_durations_in_other_languages():
     assert templates.span_in("2 days 1 hour", "de") == "2 Tage 1 Stunde"
     assert templates.span_in("less than a minute", "fr") == "moins d'une minute"
     assert templates.span_in("1 day 3 minutes", "pt") == "1 dia 3 minutos"
+    assert templates.span_in("1 day 3 minutes", "pt-BR") == "1 dia 3 minutos"
+    assert templates.span_in("2 days 3 hours", "zh-Hans") == "2天3小时"
+    assert templates.span_in("1 hour 5 minutes", "hi") == "1 घंटा 5 मिनट"
     assert templates.span_in("5 hours", "en") == "5 hours"
+    # A duration already in the language (humanize with a catalogue) is left as it is.
+    assert templates.span_in("2 Tage 1 Stunde", "de") == "2 Tage 1 Stunde"
+    assert templates.span_in("3 minutos", "es") == "3 minutos"
 
 
 # --------------------------------------------------------------------------- built-ins, library
@@ -274,10 +280,18 @@ def test_library_languages_are_named():
         "en": "English",
         "es": "Español",
         "fr": "Français",
-        "pt": "Português",
+        "pt-br": "Português (Brasil)",
+        "zh-hans": "简体中文",
+        "hi": "हिन्दी",
     }
-    with pytest.raises(KeyError):
-        template_store.library("../en")
+    # Every UI language has its library set, named as the language picker names it.
+    assert template_store.library_languages() == languages.names()
+    for other_name in ("pt", "pt-BR", "pt_BR"):
+        assert template_store.library(other_name)["templates"][0]["language"] == "pt-br"
+    assert template_store.library("zh-Hans")["templates"][0]["language"] == "zh-hans"
+    for bad in ("../en", "xx", "", "en/../de"):
+        with pytest.raises(KeyError):
+            template_store.library(bad)
 
 
 # --------------------------------------------------------------------------- which template

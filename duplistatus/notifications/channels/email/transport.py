@@ -3,8 +3,9 @@
 The mail is ``multipart/alternative``: the plain text body plus an HTML part (the message's
 ``body_html``, or the text escaped inside ``<pre>``). Headers: From ``"Name" <addr>``, To,
 Subject, Date (the event's time, so a retry carries the same Date), Message-ID
-``<{delivery_id}@duplistatus>`` (receivers and mail clients drop duplicates on it), and
-``Auto-Submitted: auto-generated`` so vacation responders stay quiet.
+``<{delivery_id}@duplistatus>`` (receivers and mail clients drop duplicates on it),
+Content-Language (the channel's language), and ``Auto-Submitted: auto-generated`` so
+vacation responders stay quiet.
 
 Outcome classification, matching SMTP's own split between temporary (4xx) and permanent
 (5xx) replies:
@@ -58,12 +59,13 @@ def _html_body(message: Message) -> str:
         return message.body_html
     link = (
         f'<p><a href="{html.escape(message.click_url, quote=True)}">'
-        f"{view_label(message.click_url)}</a></p>"
+        f"{message.link_label or view_label(message.click_url)}</a></p>"
         if message.click_url
         else ""
     )
+    lang = f' lang="{html.escape(message.language, quote=True)}"' if message.language else ""
     return (
-        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html{lang}><head><meta charset="utf-8">'
         f"<title>{html.escape(message.title)}</title></head><body>\n"
         '<pre style="font-family: ui-monospace, Menlo, Consolas, monospace; '
         f'white-space: pre-wrap">{html.escape(message.body)}</pre>\n{link}</body></html>\n'
@@ -89,6 +91,8 @@ def build_email(config: Config, message: Message) -> EmailMessage:
     # Quoted-printable keeps every line 7-bit, so servers without 8BITMIME take it too.
     mail.set_content(message.body, cte="quoted-printable")
     mail.add_alternative(_html_body(message), subtype="html", cte="quoted-printable")
+    if message.language:  # after the parts are made: they would take Content-* headers along
+        mail["Content-Language"] = message.language
     return mail
 
 

@@ -78,9 +78,8 @@ def build_publish(config: Config, message: Message) -> dict[str, Any]:
         document["click"] = message.click_url
     actions: list[dict[str, Any]] = []
     if config.view_action and message.click_url:
-        actions.append(
-            {"action": "view", "label": view_label(message.click_url), "url": message.click_url}
-        )
+        label = message.link_label or view_label(message.click_url)
+        actions.append({"action": "view", "label": label, "url": message.click_url})
     if config.http_action is not None:
         actions.append(
             {
