@@ -10,6 +10,9 @@ from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from duplistatus import applog
 from duplistatus.accounts import audit
@@ -36,7 +39,7 @@ def delete_confirm(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         back = ("web:dashboard", None)
     if request.method == "POST":
         done = getattr(delete, f"delete_{kind}")(target, request)
-        messages.success(request, f"Deleted {done.describe()}.")
+        messages.success(request, _("Deleted %(what)s.") % {"what": done.describe()})
         return redirect(back[0], *([back[1]] if back[1] else []))
     return render(
         request,
@@ -59,7 +62,8 @@ def merge_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         }
     else:
         candidates = list(BackupJob.objects.select_related("server").exclude(pk=pk))
-        suggested = {j.pk: "same server" for j in candidates if j.server_id == source.server_id}
+        same = _("same server")
+        suggested = {j.pk: same for j in candidates if j.server_id == source.server_id}
     candidates.sort(key=lambda c: (c.pk not in suggested, str(c).casefold()))
     into = next(
         (c for c in candidates if str(c.pk) == request.POST.get("into", request.GET.get("into"))),
@@ -76,12 +80,20 @@ def merge_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
                     source, into, name=request.POST.get("name", ""), request=request
                 )
         except merge.MergeError as exc:
-            messages.error(request, f"Not merged: {exc}.")
+            messages.error(request, _("Not merged: %(why)s.") % {"why": exc})
         else:
+            moved = ngettext(
+                "Merged: %(count)s run moved, %(already)s already there.",
+                "Merged: %(count)s runs moved, %(already)s already there.",
+                result.moved_runs,
+            )
             messages.success(
                 request,
-                f"Merged: {result.moved_runs:,} run(s) moved, {result.duplicate_runs:,} "
-                "already there.",
+                moved
+                % {
+                    "count": number_format(result.moved_runs, force_grouping=True),
+                    "already": number_format(result.duplicate_runs, force_grouping=True),
+                },
             )
             return redirect(f"web:{kind}", into.pk)
     impact = None
@@ -114,21 +126,24 @@ class RetentionForm(forms.ModelForm):
             "backups_kept",
         ]
         labels = {
-            "keep_runs_days": "Keep runs for (days)",
-            "keep_runs_count": "Keep the last N runs of each job",
-            "keep_raw_days": "Keep report bodies for (days)",
-            "delivery_log_days": "Keep the delivery log for (days)",
-            "audit_retention_days": "Keep the audit log for (days)",
-            "backups_kept": "Nightly backups kept",
+            "keep_runs_days": gettext_lazy("Keep runs for (days)"),
+            "keep_runs_count": gettext_lazy("Keep the last N runs of each job"),
+            "keep_raw_days": gettext_lazy("Keep report bodies for (days)"),
+            "delivery_log_days": gettext_lazy("Keep the delivery log for (days)"),
+            "audit_retention_days": gettext_lazy("Keep the audit log for (days)"),
+            "backups_kept": gettext_lazy("Nightly backups kept"),
         }
         help_texts = {
-            "keep_runs_days": "Empty: for ever. The latest run of every job always stays.",
-            "keep_runs_count": "Empty: all. A server can set its own on its page.",
-            "keep_raw_days": "The reports as Duplicati sent them; the runs stay. Empty: as "
-            "long as their run.",
-            "delivery_log_days": "Empty: each channel's own setting.",
-            "audit_retention_days": "Empty: DUPLISTATUS_AUDIT_RETENTION_DAYS (365).",
-            "backups_kept": "In the data dir's backups folder; 0: no nightly backup.",
+            "keep_runs_days": gettext_lazy(
+                "Empty: for ever. The latest run of every job always stays."
+            ),
+            "keep_runs_count": gettext_lazy("Empty: all. A server can set its own on its page."),
+            "keep_raw_days": gettext_lazy(
+                "The reports as Duplicati sent them; the runs stay. Empty: as long as their run."
+            ),
+            "delivery_log_days": gettext_lazy("Empty: each channel's own setting."),
+            "audit_retention_days": gettext_lazy("Empty: DUPLISTATUS_AUDIT_RETENTION_DAYS (365)."),
+            "backups_kept": gettext_lazy("In the data dir's backups folder; 0: no nightly backup."),
         }
         widgets = {name: forms.NumberInput(attrs={"min": 0}) for name in fields}
 
@@ -136,7 +151,7 @@ class RetentionForm(forms.ModelForm):
         data = super().clean()
         for name in ("keep_runs_days", "keep_runs_count", "keep_raw_days"):
             if data.get(name) == 0:
-                self.add_error(name, "At least 1, or empty to keep everything.")
+                self.add_error(name, _("At least 1, or empty to keep everything."))
         return data
 
 
@@ -157,19 +172,19 @@ def maintenance(request: HttpRequest) -> HttpResponse:
                 after = {name: getattr(row, name) for name in RetentionForm.Meta.fields}
                 if changes := audit.diff(before, after):
                     audit.record(request, "maintenance.settings", "retention", changes)
-                messages.success(request, "Saved." if changes else "Nothing changed.")
+                messages.success(request, _("Saved.") if changes else _("Nothing changed."))
                 return redirect("web:settings-maintenance")
         elif action == "preview":
             preview = retention.plan()
         elif action == "cleanup":
             done = retention.purge()
             audit.record(request, "maintenance.cleanup", "retention", done.as_dict())
-            messages.success(request, f"Cleaned up: {_describe(done)}.")
+            messages.success(request, _("Cleaned up: %(what)s.") % {"what": _describe(done)})
             return redirect("web:settings-maintenance")
         elif action == "backup":
             path = backup.backup_now()
             audit.record(request, "database.backup", path.name, {"size": path.stat().st_size})
-            messages.success(request, f"Backed up to {path.name}.")
+            messages.success(request, _("Backed up to %(file)s.") % {"file": path.name})
             return redirect("web:settings-maintenance")
     return render(
         request,
@@ -189,11 +204,27 @@ def maintenance(request: HttpRequest) -> HttpResponse:
 
 
 def _describe(plan: retention.Plan) -> str:
+    def count(text: str, n: int) -> str:
+        return text % {"count": number_format(n, force_grouping=True)}
+
     parts = [
-        f"{plan.runs:,} run(s)",
-        f"{plan.raw_reports:,} report body(ies)",
-        f"{plan.deliveries:,} delivery log entries",
-        f"{plan.audit_entries:,} audit log entries",
+        count(ngettext("%(count)s run", "%(count)s runs", plan.runs), plan.runs),
+        count(
+            ngettext("%(count)s report body", "%(count)s report bodies", plan.raw_reports),
+            plan.raw_reports,
+        ),
+        count(
+            ngettext(
+                "%(count)s delivery log entry", "%(count)s delivery log entries", plan.deliveries
+            ),
+            plan.deliveries,
+        ),
+        count(
+            ngettext(
+                "%(count)s audit log entry", "%(count)s audit log entries", plan.audit_entries
+            ),
+            plan.audit_entries,
+        ),
     ]
     return ", ".join(parts)
 

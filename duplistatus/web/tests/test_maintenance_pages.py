@@ -86,7 +86,7 @@ def test_retention_settings_dry_run_and_clean_up(admin_client, client):
     assert MaintenanceSettings.load().keep_runs_count == 2
 
     preview = admin_client.post("/settings/maintenance", {"action": "preview"}).content.decode()
-    assert "Would remove: <strong>3 run(s)" in preview
+    assert "Would remove: <strong>3 runs" in preview
     assert BackupRun.objects.count() == 5
 
     admin_client.post("/settings/maintenance", {"action": "cleanup"})
