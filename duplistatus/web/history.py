@@ -58,8 +58,9 @@ def chart_strings() -> str:
     return json.dumps(
         {
             "per_run": gettext("%(metric)s per run"),
-            "failed_marked": gettext("failed runs marked: %(count)s"),
-            "warned_marked": gettext("runs with warnings marked: %(count)s"),
+            # After "Duration per run, …": how many runs are marked (a number, any count).
+            "failed_marked": gettext("%(count)s failed marked"),
+            "warned_marked": gettext("%(count)s with warnings marked"),
             "normal": gettext("normal %(low)s – %(high)s"),
             # The same words as the pages' durations (templatetags/ui.py).
             "seconds": pgettext("duration in seconds", "%(count)s s"),

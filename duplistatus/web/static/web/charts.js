@@ -37,12 +37,22 @@
     return Math.round(value).toLocaleString(lang);
   }
 
-  // The time axis in the page's language: dates for ticks a day or more apart, else times.
+  // The time axis in the page's language and the browser's zone: months for ticks a month
+  // or more apart, days for a day or more, else times (with the day under a day's first).
+  var month = new Intl.DateTimeFormat(lang, { month: "short", year: "numeric" });
   var day = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric" });
   var time = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
-  function timeTicks(u, ticks, space, increment) {
-    var format = increment >= 86400 ? day : time;
-    return ticks.map(function (tick) { return format.format(new Date(tick * 1000)); });
+  function timeTicks(u, ticks, axisIndex, space, increment) {
+    var lastDay = null;
+    return ticks.map(function (tick) {
+      var date = new Date(tick * 1000);
+      if (increment >= 28 * 86400) return month.format(date);
+      if (increment >= 86400) return day.format(date);
+      var text = time.format(date), today = day.format(date);
+      if (today !== lastDay) text += "\n" + today;
+      lastDay = today;
+      return text;
+    });
   }
 
   function cssVar(name) {
@@ -135,8 +145,8 @@
       figure.className = "chart";
       figure.setAttribute("role", "img");
       figure.setAttribute("aria-label", say("per_run", { metric: metric.label }) +
-        (problems.failed ? "; " + say("failed_marked", { count: problems.failed }) : "") +
-        (problems.warned ? "; " + say("warned_marked", { count: problems.warned }) : ""));
+        (problems.failed ? ", " + say("failed_marked", { count: problems.failed }) : "") +
+        (problems.warned ? ", " + say("warned_marked", { count: problems.warned }) : ""));
       figure.dataset.marked = problems.failed + problems.warned;
       var caption = document.createElement("figcaption");
       var single = data.jobs.length === 1 && data.bands !== undefined;
