@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.utils.formats import number_format
+from django.utils.formats import get_format
 from django.utils.translation import gettext, ngettext
 
 SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -20,10 +20,11 @@ def format_duration(seconds: float) -> str:
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
 
 
-def human_size(size: int | None) -> str:
+def human_size(size: int | None, decimal_mark: str | None = None) -> str:
     """Bytes in steps of 1,024, labelled as such (KiB, MiB, GiB, ...), as everywhere the project
     shows a size (pages, charts.js, notifications); the APIs give plain bytes. The decimal
-    mark is the language's ("1.5 GiB", German "1,5 GiB")."""
+    mark is the active language's ("1.5 GiB", German "1,5 GiB"); a caller writing many sizes
+    looks it up once (decimal_mark())."""
     value = float(size or 0)
     unit = "PiB"
     for step in SIZE_UNITS:
@@ -33,7 +34,12 @@ def human_size(size: int | None) -> str:
         value /= 1024
     if unit == "B":
         return f"{value:.0f} B"
-    return f"{number_format(round(value, 1), 1)} {unit}"
+    return f"{value:.1f}".replace(".", decimal_mark or get_format("DECIMAL_SEPARATOR")) + " " + unit
+
+
+def decimal_mark() -> str:
+    """The active language's decimal mark ("." or ",")."""
+    return str(get_format("DECIMAL_SEPARATOR"))
 
 
 def _count(unit: str, count: int) -> str:

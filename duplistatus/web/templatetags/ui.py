@@ -16,10 +16,10 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.translation import gettext, ngettext, pgettext, pgettext_lazy
+from django.utils.translation import get_language, gettext, ngettext, pgettext, pgettext_lazy
 
 from duplistatus import clock
-from duplistatus.humanize import human_size
+from duplistatus.humanize import decimal_mark, human_size
 from duplistatus.monitoring.health import LABELS as HEALTH_LABELS
 
 register = template.Library()
@@ -142,24 +142,37 @@ def size(value: int | None) -> str:
     return "—" if value is None else human_size(value)
 
 
+# Per language: a dashboard writes some 650 durations, and each translation lookup costs
+# tens of microseconds (the active language is a context-local).
+_DURATION_UNITS: dict[str, tuple[tuple[int, str], ...]] = {}
+
+
 def _duration_units() -> tuple[tuple[int, str], ...]:
-    # Each a whole "count unit" message: the unit's symbol and its place are the language's.
-    return (
-        (86400, pgettext("duration in days", "%(count)s d")),
-        (3600, pgettext("duration in hours", "%(count)s h")),
-        (60, pgettext("duration in minutes", "%(count)s min")),
-        (1, pgettext("duration in seconds", "%(count)s s")),
-    )
+    language = get_language()
+    units = _DURATION_UNITS.get(language)
+    if units is None:
+        # Each a whole "count unit" message: the unit's symbol and its place are the language's.
+        units = _DURATION_UNITS[language] = (
+            (86400, pgettext("duration in days", "%(count)s d")),
+            (3600, pgettext("duration in hours", "%(count)s h")),
+            (60, pgettext("duration in minutes", "%(count)s min")),
+            (1, pgettext("duration in seconds", "%(count)s s")),
+        )
+    return units
 
 
 @register.filter
 def duration(seconds: float | None) -> str:
     """'45 s', '12 min 5 s', '3 h 20 min', '2 d 4 h'."""
+    return _duration(seconds, _duration_units())
+
+
+def _duration(seconds: float | None, units: tuple[tuple[int, str], ...]) -> str:
     if seconds is None:
         return "—"
     total = int(round(seconds))
     parts = []
-    for size_, unit in _duration_units():
+    for size_, unit in units:
         if total >= size_ or (size_ == 1 and not parts):
             count, total = divmod(total, size_)
             parts.append(unit % {"count": count})
@@ -252,6 +265,7 @@ def run_strip(runs: list, job_name: str) -> SafeString:
     # of a dashboard's render time. The only text from outside is the status, escaped; the
     # rest are numbers and our own words. The status labels are translated once a strip.
     labels = {status: html.escape(str(label)) for status, label in STATUS_LABELS.items()}
+    units, mark = _duration_units(), decimal_mark()
     for i, run in enumerate(runs):
         moment = run.begin_time.isoformat()
         status = html.escape(run.status)
@@ -260,7 +274,9 @@ def run_strip(runs: list, job_name: str) -> SafeString:
             f'<a href="{run_url}{run.pk}" class="bar r-{status.lower()}"{focus}>'
             f'<span class="tip"><time datetime="{moment}" data-local>'
             f"{moment[:10]} {moment[11:16]} UTC</time> · {labels.get(run.status, status)} · "
-            f"{duration(run.duration_seconds)} · {size(run.known_file_size)}</span></a>"
+            f"{_duration(run.duration_seconds, units)} · "
+            f"{'—' if run.known_file_size is None else human_size(run.known_file_size, mark)}"
+            "</span></a>"
         )
     return format_html(
         '<div class="strip" role="group" aria-label="{}">{}</div>',
