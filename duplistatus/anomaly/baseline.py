@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from statistics import median
 
+from django.utils.translation import gettext_noop
+
 MAD_SCALE = 1.4826  # MAD × this estimates the standard deviation of normal data
 WINDOW = 30  # recent runs a band is learned from
 SEASONAL_WINDOW = 12  # recent runs of the same weekday
@@ -38,7 +40,7 @@ MIN_HISTORY = 7  # runs before anything is judged (a setting: DetectorSettings.m
 @dataclass(frozen=True)
 class Metric:
     name: str
-    label: str
+    label: str  # marked for translation; translated where shown (anomaly/words.py)
     unit: str  # "files", "bytes", "seconds", "versions"
     log: bool  # band on log(1 + value)
     rel_floor: float  # the spread is at least this fraction of the median (linear metrics)
@@ -48,16 +50,16 @@ class Metric:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("examined_files", "files examined", "files", False, 0.02, 5),
-        Metric("examined_size", "size examined", "bytes", False, 0.02, 1 << 20),
-        Metric("added_files", "files added", "files", True, 0.0, 0.7),
-        Metric("modified_files", "files modified", "files", True, 0.0, 0.7),
-        Metric("deleted_files", "files deleted", "files", True, 0.0, 0.7),
-        Metric("changed_files", "files added or modified", "files", True, 0.0, 0.7),
-        Metric("bytes_uploaded", "bytes uploaded", "bytes", True, 0.0, 0.7),
-        Metric("duration", "duration", "seconds", True, 0.0, 0.25),
-        Metric("storage", "storage used", "bytes", False, 0.01, 1 << 20),
-        Metric("versions", "versions", "versions", False, 0.05, 1),
+        Metric("examined_files", gettext_noop("files examined"), "files", False, 0.02, 5),
+        Metric("examined_size", gettext_noop("size examined"), "bytes", False, 0.02, 1 << 20),
+        Metric("added_files", gettext_noop("files added"), "files", True, 0.0, 0.7),
+        Metric("modified_files", gettext_noop("files modified"), "files", True, 0.0, 0.7),
+        Metric("deleted_files", gettext_noop("files deleted"), "files", True, 0.0, 0.7),
+        Metric("changed_files", gettext_noop("files added or modified"), "files", True, 0.0, 0.7),
+        Metric("bytes_uploaded", gettext_noop("bytes uploaded"), "bytes", True, 0.0, 0.7),
+        Metric("duration", gettext_noop("duration"), "seconds", True, 0.0, 0.25),
+        Metric("storage", gettext_noop("storage used"), "bytes", False, 0.01, 1 << 20),
+        Metric("versions", gettext_noop("versions"), "versions", False, 0.05, 1),
     )
 }
 

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 from . import baseline
 from .baseline import Band, Sample
 
@@ -62,14 +64,16 @@ MESSAGE_TYPES = {
     "slow_run": "Performance Warning",
     "quota": "Storage Warning",
 }
+# Each detector in a few words: marked for translation, translated where shown
+# (anomaly/words.py), so that the plain English stays usable as data.
 LABELS = {
-    "source_vanished": "source vanished",
-    "change_burst": "change burst",
-    "slow_run": "slow run",
-    "storage_shrink": "storage shrank",
-    "versions_falling": "versions falling",
-    "quota": "destination filling up",
-    "unverified": "not verified",
+    "source_vanished": gettext_noop("source vanished"),
+    "change_burst": gettext_noop("change burst"),
+    "slow_run": gettext_noop("slow run"),
+    "storage_shrink": gettext_noop("storage shrank"),
+    "versions_falling": gettext_noop("versions falling"),
+    "quota": gettext_noop("destination filling up"),
+    "unverified": gettext_noop("not verified"),
 }
 # Metrics whose flat-out minimum (below which a burst is not worth a message) is given in
 # the metric's unit: a job that changes 3 files a day changing 40 is no burst.

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import pgettext_lazy
 
 
 class Status(models.TextChoices):
@@ -130,9 +131,9 @@ _defaults_cache: dict[str, Any] = {}
 
 
 class CollectEvery(models.TextChoices):
-    OFF = "", "off"
-    HOURLY = "hourly", "hourly"
-    DAILY = "daily", "daily"
+    OFF = "", pgettext_lazy("collect automatically", "off")
+    HOURLY = "hourly", pgettext_lazy("collect automatically", "hourly")
+    DAILY = "daily", pgettext_lazy("collect automatically", "daily")
 
 
 class MaintenanceSettings(models.Model):

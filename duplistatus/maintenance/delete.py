@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 
 from duplistatus.accounts import audit
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
@@ -39,12 +41,20 @@ class Impact:
         return {name: value for name, value in asdict(self).items() if value}
 
     def describe(self) -> str:
+        """'1 job, 20 runs, 3 events' in the active language, for the confirmation."""
+        words = {
+            "servers": lambda n: ngettext("%(count)s server", "%(count)s servers", n),
+            "jobs": lambda n: ngettext("%(count)s job", "%(count)s jobs", n),
+            "runs": lambda n: ngettext("%(count)s run", "%(count)s runs", n),
+            "events": lambda n: ngettext("%(count)s event", "%(count)s events", n),
+            "deliveries": lambda n: ngettext("%(count)s delivery", "%(count)s deliveries", n),
+        }
         parts = [
-            f"{value:,} {name if value != 1 else name[:-1]}"
+            words[name](value) % {"count": number_format(value, force_grouping=True)}
             for name, value in asdict(self).items()
             if value
         ]
-        return ", ".join(parts) or "nothing"
+        return ", ".join(parts) or gettext("nothing")
 
 
 def _deliveries(jobs: Q, events: Q) -> Q:

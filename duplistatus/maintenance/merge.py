@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
+from django.utils.translation import gettext
 
 from duplistatus.accounts import audit
 from duplistatus.backups.models import BackupJob, BackupRun, Event, RawReport, Server
@@ -71,7 +72,7 @@ def merge_jobs(
     source: BackupJob, target: BackupJob, *, name: str = "", request: HttpRequest | None = None
 ) -> MergeResult:
     if source.pk == target.pk:
-        raise MergeError("a job cannot be merged into itself")
+        raise MergeError(gettext("a job cannot be merged into itself"))
     newer = _newer_job(source, target)
     name = name.strip()[:200] or newer.name
     with writer_lock(), transaction.atomic():
@@ -80,7 +81,9 @@ def merge_jobs(
             .exclude(pk__in=[source.pk, target.pk])
             .exists()
         ):
-            raise MergeError(f"the server already has another job named {name!r}")
+            raise MergeError(
+                gettext("the server already has another job named “%(name)s”") % {"name": name}
+            )
         moved, duplicates = _merge_job_rows(source, target)
         BackupJob.objects.filter(pk=target.pk).update(
             name=name, backup_id=newer.backup_id or target.backup_id
@@ -100,7 +103,7 @@ def merge_servers(
     source: Server, target: Server, *, name: str = "", request: HttpRequest | None = None
 ) -> MergeResult:
     if source.pk == target.pk:
-        raise MergeError("a server cannot be merged into itself")
+        raise MergeError(gettext("a server cannot be merged into itself"))
     newer = source if source.last_seen_at > target.last_seen_at else target
     name = name.strip()[:200] or newer.name
     moved_runs = duplicates = moved_jobs = merged_jobs = 0
@@ -162,9 +165,10 @@ def likely_duplicates() -> list[Duplicate]:
     for i, older in enumerate(servers):
         for newer in servers[i + 1 :]:
             if older.name.casefold() == newer.name.casefold():
-                found.append(Duplicate(older, newer, "same name"))
+                found.append(Duplicate(older, newer, gettext("same name")))
             elif addresses.get(older.pk) and addresses.get(older.pk) == addresses.get(newer.pk):
-                found.append(Duplicate(older, newer, f"same address {addresses[older.pk]}"))
+                reason = gettext("same address %(address)s") % {"address": addresses[older.pk]}
+                found.append(Duplicate(older, newer, reason))
     return found
 
 

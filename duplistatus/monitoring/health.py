@@ -8,16 +8,19 @@ and filters all read it from here.
 
 from __future__ import annotations
 
+from django.utils.translation import pgettext_lazy
+
 # Most urgent first: this order is the dashboard's "needs attention" order.
 HEALTHS = ("overdue", "failing", "late", "warning", "unknown", "ok", "paused")
+# The words pages show (translated when shown; the keys are what the API and URLs use).
 LABELS = {
-    "overdue": "Overdue",
-    "failing": "Failing",
-    "late": "Late",
-    "warning": "Warning",
-    "unknown": "Unknown",
-    "ok": "OK",
-    "paused": "Paused",
+    "overdue": pgettext_lazy("health", "Overdue"),
+    "failing": pgettext_lazy("health", "Failing"),
+    "late": pgettext_lazy("health", "Late"),
+    "warning": pgettext_lazy("health", "Warning"),
+    "unknown": pgettext_lazy("health", "Unknown"),
+    "ok": pgettext_lazy("health", "OK"),
+    "paused": pgettext_lazy("health", "Paused"),
 }
 FAILED = ("Error", "Fatal")
 # What the "needs a look" list and the summary count as needing someone.

@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from duplistatus import wakeup
@@ -104,7 +106,9 @@ def add_server(request: HttpRequest) -> HttpResponse:
         if saved is not None:
             queue.request(saved, f"user:{request.user.get_username()}")
             wakeup.wake_on_commit()
-            messages.success(request, f"Added {saved}; collecting its history now.")
+            messages.success(
+                request, _("Added %(server)s; collecting its history now.") % {"server": saved}
+            )
             return redirect("web:server", saved.pk)
     return render(request, "web/server_add.html", {**context, "nav": "dashboard"})
 
@@ -121,11 +125,11 @@ def server_connection(request: HttpRequest, server_id: int) -> HttpResponse:
             f"server {server.pk} ({server.name})",
             {"url": {"from": server.duplicati_url, "to": ""}},
         )
-        messages.success(request, "The Duplicati address and password are forgotten.")
+        messages.success(request, _("The Duplicati address and password are forgotten."))
         return redirect("web:server", server.pk)
     context, saved = _link(request, server)
     if saved is not None:
-        messages.success(request, "Connection saved.")
+        messages.success(request, _("Connection saved."))
         return redirect("web:server", server.pk)
     from .views import server_page
 
@@ -137,7 +141,7 @@ def server_connection(request: HttpRequest, server_id: int) -> HttpResponse:
 def collect_server(request: HttpRequest, server_id: int) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     if not server.duplicati_url:
-        messages.error(request, "Set the server's Duplicati address and password first.")
+        messages.error(request, _("Set the server's Duplicati address and password first."))
         return redirect("web:server", server.pk)
     queue.request(server, f"user:{request.user.get_username()}")
     wakeup.wake_on_commit()
@@ -163,7 +167,12 @@ def collect_all(request: HttpRequest) -> HttpResponse:
     wakeup.wake_on_commit()
     if request.headers.get("HX-Request"):
         return collect_all_status(request)
-    messages.success(request, f"Collecting from {len(queued)} server(s).")
+    count = len(queued)
+    messages.success(
+        request,
+        ngettext("Collecting from %(count)s server.", "Collecting from %(count)s servers.", count)
+        % {"count": count},
+    )
     return redirect("web:dashboard")
 
 

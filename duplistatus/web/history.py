@@ -4,11 +4,13 @@ pages step with "newer"/"older" links (one row more than a page tells if there i
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Min, OuterRef, QuerySet, Subquery
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from duplistatus.backups.models import BackupJob, BackupRun, Server
 
@@ -16,13 +18,21 @@ PAGE_SIZE = 25
 
 # name, label, column, unit (the chart's axis format)
 METRICS = (
-    ("duration", "Duration", "duration_seconds", "seconds"),
-    ("uploaded", "Uploaded", "bytes_uploaded", "bytes"),
-    ("storage", "Storage used", "known_file_size", "bytes"),
-    ("files", "Files", "examined_files", "count"),
-    ("versions", "Versions", "backup_list_count", "count"),
+    ("duration", gettext_lazy("Duration"), "duration_seconds", "seconds"),
+    ("uploaded", gettext_lazy("Uploaded"), "bytes_uploaded", "bytes"),
+    ("storage", gettext_lazy("Storage used"), "known_file_size", "bytes"),
+    ("files", gettext_lazy("Files"), "examined_files", "count"),
+    ("versions", gettext_lazy("Versions"), "backup_list_count", "count"),
 )
 RANGES = {"7d": 7, "30d": 30, "90d": 90, "1y": 365, "all": None}
+# What the range picker shows for each (the keys stay in URLs and the browser's storage).
+RANGE_LABELS = {
+    "7d": gettext_lazy("7 days"),
+    "30d": gettext_lazy("30 days"),
+    "90d": gettext_lazy("90 days"),
+    "1y": gettext_lazy("1 year"),
+    "all": gettext_lazy("all"),
+}
 DEFAULT_RANGE = "30d"
 MAX_POINTS = 3000  # per chart; the newest runs of the range when it holds more
 
@@ -40,6 +50,24 @@ LIST_FIELDS = (
     "warnings_count",
     "errors_count",
 )
+
+
+def chart_strings() -> str:
+    """The words static/web/charts.js writes, in the page's language, as JSON for the charts'
+    data attribute (%(name)s placeholders are filled in by the script)."""
+    return json.dumps(
+        {
+            "per_run": gettext("%(metric)s per run"),
+            # After "Duration per run, …": how many runs are marked (a number, any count).
+            "failed_marked": gettext("%(count)s failed marked"),
+            "warned_marked": gettext("%(count)s with warnings marked"),
+            "normal": gettext("normal %(low)s – %(high)s"),
+            # The same words as the pages' durations (templatetags/ui.py).
+            "seconds": pgettext("duration in seconds", "%(count)s s"),
+            "minutes": pgettext("duration in minutes", "%(count)s min"),
+            "hours": pgettext("duration in hours", "%(count)s h"),
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +132,7 @@ def series(
             line[name].append(value)
     return {
         "range": range_name if range_name in RANGES else DEFAULT_RANGE,
-        "metrics": [{"name": m[0], "label": m[1], "unit": m[3]} for m in METRICS],
+        "metrics": [{"name": m[0], "label": str(m[1]), "unit": m[3]} for m in METRICS],
         "jobs": [
             {"id": job_id, "name": names.get(job_id, str(job_id)), **line}
             for job_id, line in sorted(by_job.items(), key=lambda item: names.get(item[0], ""))

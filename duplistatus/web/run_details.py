@@ -6,42 +6,59 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
 from duplistatus.backups.models import BackupRun
 from duplistatus.ingest.parse import _LOG_LINE  # Duplicati's log line format, defined once
 
 # (label, field, kind) — kind picks the format: count, bytes, seconds, text, bool
 STATISTICS = (
-    ("Examined files", "examined_files", "count"),
-    ("Size of examined files", "size_of_examined_files", "bytes"),
-    ("Opened files", "opened_files", "count"),
-    ("Added files", "added_files", "count"),
-    ("Size of added files", "size_of_added_files", "bytes"),
-    ("Modified files", "modified_files", "count"),
-    ("Size of modified files", "size_of_modified_files", "bytes"),
-    ("Deleted files", "deleted_files", "count"),
-    ("Files with errors", "files_with_error", "count"),
-    ("Uploaded", "bytes_uploaded", "bytes"),
-    ("Downloaded", "bytes_downloaded", "bytes"),
-    ("Files at the destination", "known_file_count", "count"),
-    ("Storage used", "known_file_size", "bytes"),
-    ("Versions", "backup_list_count", "count"),
-    ("Messages", "messages_count", "count"),
-    ("Warnings", "warnings_count", "count"),
-    ("Errors", "errors_count", "count"),
-    ("Interrupted", "interrupted", "bool"),
-    ("Partial backup", "partial_backup", "bool"),
-    ("Dry run", "dryrun", "bool"),
-    ("Duplicati version", "version", "text"),
-    ("Report format", "report_format", "text"),
+    (_("Examined files"), "examined_files", "count"),
+    (_("Size of examined files"), "size_of_examined_files", "bytes"),
+    (_("Opened files"), "opened_files", "count"),
+    (_("Added files"), "added_files", "count"),
+    (_("Size of added files"), "size_of_added_files", "bytes"),
+    (_("Modified files"), "modified_files", "count"),
+    (_("Size of modified files"), "size_of_modified_files", "bytes"),
+    (_("Deleted files"), "deleted_files", "count"),
+    (_("Files with errors"), "files_with_error", "count"),
+    (_("Uploaded"), "bytes_uploaded", "bytes"),
+    (_("Downloaded"), "bytes_downloaded", "bytes"),
+    (_("Files at the destination"), "known_file_count", "count"),
+    (_("Storage used"), "known_file_size", "bytes"),
+    (_("Versions"), "backup_list_count", "count"),
+    (_("Messages"), "messages_count", "count"),
+    (_("Warnings"), "warnings_count", "count"),
+    (_("Errors"), "errors_count", "count"),
+    (_("Interrupted"), "interrupted", "bool"),
+    (_("Partial backup"), "partial_backup", "bool"),
+    (_("Dry run"), "dryrun", "bool"),
+    (_("Duplicati version"), "version", "text"),
+    (_("Report format"), "report_format", "text"),
 )
 
 LEVELS = ("error", "warning", "information", "verbose", "profiling", "retry", "dryrun")
+# A line's level in words before its text, for screen readers (the colour says it to the eye).
+LEVEL_LABELS = {
+    "error": _("error:"),
+    "warning": _("warning:"),
+    "information": _("information:"),
+    "verbose": _("verbose:"),
+    "profiling": _("profiling:"),
+    "retry": _("retry:"),
+    "dryrun": _("dry run:"),
+}
 
 
 @dataclass(frozen=True)
 class LogLine:
     level: str  # one of LEVELS, or "" when the line has no level
     text: str
+
+    @property
+    def label(self) -> str:
+        return str(LEVEL_LABELS.get(self.level, self.level))
 
 
 def statistics(run: BackupRun) -> list[tuple[str, Any, str]]:
@@ -69,7 +86,9 @@ def sections(data: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any]]]]:
                 nested.append((key, flat[0][1] if flat and flat[0][0] == "" else []))
                 nested.extend((f"{key} › {name}", items) for name, items in flat if name)
         elif isinstance(value, list):
-            plain.append((key, f"{len(value)} item{'s' if len(value) != 1 else ''}"))
+            count = len(value)
+            items = ngettext("%(count)s item", "%(count)s items", count) % {"count": count}
+            plain.append((key, items))
         else:
             plain.append((key, value))
     return ([("", plain)] if plain else []) + nested

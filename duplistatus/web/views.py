@@ -10,6 +10,9 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
@@ -22,41 +25,54 @@ from duplistatus.monitoring.intervals import format_weekdays
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
 from . import board, collect_views, forms, history, rule_views, run_details
+from .templatetags import ui
 
 JOB_RECENT_RUNS = 30  # the strip of results on a job's page
 DASHBOARD_PAGE_SIZE = 50  # most-needing-attention first; a page renders in a few ms
 PAUSES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1w": timedelta(weeks=1)}
+PAUSE_LABELS = {
+    "1h": gettext_lazy("Pause 1h"),
+    "1d": gettext_lazy("Pause 1d"),
+    "1w": gettext_lazy("Pause 1w"),
+}
 # The schedule forms leave the pause to its own buttons (see pause()).
 FORM_FIELDS = {name for name in SETTING_FIELDS if name != "paused_until"}
 DETAIL_LABELS = {
-    "alias": "Display name",
-    "note": "Note",
-    "url": "Duplicati address",
-    "keep_runs_days": "Keep runs for (days)",
-    "keep_runs_count": "Keep the last N runs",
+    "alias": gettext_lazy("Display name"),
+    "note": gettext_lazy("Note"),
+    "url": gettext_lazy("Duplicati address"),
+    "keep_runs_days": gettext_lazy("Keep runs for (days)"),
+    "keep_runs_count": gettext_lazy("Keep the last N runs"),
 }
-WEEKDAYS = list(enumerate(("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")))
+# 0 = Sunday, as the schedules count; the names are Django's (translated in every language).
+WEEKDAYS = [(day, WEEKDAYS_ABBR[(day - 1) % 7]) for day in range(7)]
 REMINDERS = [value for value, _ in Reminder.choices]
 # The dashboard's tiles and health filter, most urgent first; a tile filters by its health.
 HEALTH_TILES = (
-    ("failing", "failing"),
-    ("overdue", "overdue"),
-    ("late", "late"),
-    ("warning", "with warnings"),
-    ("ok", "OK"),
-    ("paused", "paused or off"),
-    ("unknown", "unknown"),
+    ("failing", pgettext_lazy("health tile", "failing")),
+    ("overdue", pgettext_lazy("health tile", "overdue")),
+    ("late", pgettext_lazy("health tile", "late")),
+    ("warning", pgettext_lazy("health tile", "with warnings")),
+    ("ok", pgettext_lazy("health tile", "OK")),
+    ("paused", pgettext_lazy("health tile", "paused or off")),
+    ("unknown", pgettext_lazy("health tile", "unknown")),
 )
 SORT_COLUMNS = (
-    ("health", "Health"),
-    ("server", "Server"),
-    ("job", "Job"),
-    ("status", "Last status"),
-    ("last_run", "Last run"),
-    ("next", "Next expected"),
-    ("runs", "Runs"),
-    ("storage", "Storage"),
+    ("health", gettext_lazy("Health")),
+    ("server", gettext_lazy("Server")),
+    ("job", gettext_lazy("Job")),
+    ("status", gettext_lazy("Last status")),
+    ("last_run", gettext_lazy("Last run")),
+    ("next", gettext_lazy("Next expected")),
+    ("runs", gettext_lazy("Runs")),
+    ("storage", gettext_lazy("Storage")),
 )
+# What the jobs table's caption says it is sorted by (the sorts without a column too).
+SORT_LABELS = {
+    **dict(SORT_COLUMNS),
+    "attention": gettext_lazy("what needs attention first"),
+    "state": gettext_lazy("schedule state"),
+}
 
 
 def _form_context() -> dict[str, object]:
@@ -64,9 +80,10 @@ def _form_context() -> dict[str, object]:
     return {
         "weekdays": WEEKDAYS,
         "reminders": REMINDERS,
-        "ranges": history.RANGES,
+        "ranges": history.RANGE_LABELS,
         "default_range": history.DEFAULT_RANGE,
-        "pauses": PAUSES,
+        "chart_strings": history.chart_strings(),
+        "pauses": PAUSE_LABELS,
     }
 
 
@@ -95,8 +112,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "view": view,
         "tiles": HEALTH_TILES,
         "states": board.STATES,
-        "statuses": board.STATUSES,
+        "statuses": [(status, ui.status_label(status)) for status in board.STATUSES],
         "sort_columns": SORT_COLUMNS,
+        "sort_label": SORT_LABELS.get(query.sort, query.sort),
         "nav": "dashboard",
     }
     # "Collect all" and its live progress, for servers linked to Duplicati's REST API: read
@@ -117,7 +135,7 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
     return {
         "interval": schedule.interval_text,
         "source": schedule.source,
-        "weekdays": format_weekdays(schedule.weekdays) if schedule.weekdays else "every day",
+        "weekdays": format_weekdays(schedule.weekdays) if schedule.weekdays else _("every day"),
         "tz": schedule.tz.key,
         "grace": schedule.grace,
         "reminder": schedule.reminder_period,
@@ -251,12 +269,12 @@ def schedule(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     target = _target(kind, pk)
     values, errors = forms.read(request.POST, only=FORM_FIELDS)
     if values is None:
-        messages.error(request, "Not saved: see the fields marked below.")
+        messages.error(request, _("Not saved: see the fields marked below."))
         if isinstance(target, BackupJob):
             return job_page(request, target.pk, errors=errors)
         return server_page(request, target.pk, errors=errors)
     changes = forms.save(request, target, values)
-    messages.success(request, "Schedule saved." if changes else "Nothing changed.")
+    messages.success(request, _("Schedule saved.") if changes else _("Nothing changed."))
     return _page_of(target)
 
 
@@ -274,14 +292,16 @@ def pause(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     else:
         values, errors = forms.read(request.POST, only={"paused_until"})
         if values is None or values.paused_until is None:
-            messages.error(request, "Give the date and time the pause ends.")
+            messages.error(request, _("Give the date and time the pause ends."))
             return _page_of(target)
         until = values.paused_until
         if until <= clock.now():
-            messages.error(request, "Not paused: the pause must end in the future.")
+            messages.error(request, _("Not paused: the pause must end in the future."))
             return _page_of(target)
     forms.save(request, target, ScheduleSettingsIn(paused_until=until), action="pause")
-    messages.success(request, "Monitoring resumed." if until is None else "Monitoring paused.")
+    messages.success(
+        request, _("Monitoring resumed.") if until is None else _("Monitoring paused.")
+    )
     return _page_of(target)
 
 
@@ -290,7 +310,10 @@ def _anomalies_of(run: BackupRun) -> list[dict[str, Any]]:
     from duplistatus.anomaly import words
 
     found = Event.objects.filter(run=run, kind__in=[Event.Kind.ANOMALY, Event.Kind.STORAGE])
-    return [{"event": event, **words.variables(event.details)} for event in found.order_by("id")]
+    return [
+        {"event": event, **words.variables(event.details), **words.shown(event.details)}
+        for event in found.order_by("id")
+    ]
 
 
 @require_POST
@@ -307,7 +330,7 @@ def run_expected(request: HttpRequest, event_id: int) -> HttpResponse:
         f"run {event.run_id} of job {event.job_id} ({event.job.name})",
         {"expected": {"from": False, "to": True}, "detector": event.details.get("detector")},
     )
-    messages.success(request, "Marked as expected: this run now counts as normal.")
+    messages.success(request, _("Marked as expected: this run now counts as normal."))
     return redirect("web:run", event.run_id) if event.run_id else redirect("web:job", event.job_id)
 
 
@@ -319,7 +342,7 @@ def server_reset(request: HttpRequest, server_id: int) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     values = ScheduleSettingsIn(**dict.fromkeys(FORM_FIELDS))
     changes = forms.save(request, server, values, action="reset")
-    messages.success(request, "Server defaults reset." if changes else "Nothing to reset.")
+    messages.success(request, _("Server defaults reset.") if changes else _("Nothing to reset."))
     return redirect("web:server", server.pk)
 
 
@@ -336,8 +359,10 @@ def server_details(request: HttpRequest, server_id: int) -> HttpResponse:
             keep_runs_count=request.POST.get("keep_runs_count") or None,
         )
     except ValidationError as exc:
-        messages.error(request, f"Not saved: {forms.problems(exc, DETAIL_LABELS)}")
+        messages.error(
+            request, _("Not saved: %(problems)s") % {"problems": forms.problems(exc, DETAIL_LABELS)}
+        )
         return redirect("web:server", server.pk)
     save_details(server, values, request)
-    messages.success(request, "Saved.")
+    messages.success(request, _("Saved."))
     return redirect("web:server", server.pk)

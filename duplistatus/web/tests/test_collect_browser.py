@@ -56,5 +56,5 @@ def test_add_a_duplicati_server_collect_and_see_its_history(page: Page, admin, s
     expect(page.locator(".charts canvas")).to_have_count(5)
     schedule = page.locator("section", has=page.get_by_role("heading", name="Schedule", exact=True))
     expect(schedule).to_contain_text("1D")
-    expect(schedule).to_contain_text("duplicati")
+    expect(schedule).to_contain_text("Duplicati · its schedule")
     expect(page.get_by_text(re.compile(r"^60$")).first).to_be_visible()

@@ -3,8 +3,15 @@
 (function () {
   "use strict";
 
-  // Times arrive in UTC; show them in the browser's time zone.
-  var dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  // Times arrive in UTC; show them in the browser's time zone, written as the page's
+  // language writes dates (<html lang>; the browser's own if the tag is unknown to it).
+  var dateTime;
+  try {
+    dateTime = new Intl.DateTimeFormat(document.documentElement.lang || undefined,
+      { dateStyle: "medium", timeStyle: "short" });
+  } catch (e) {
+    dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  }
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
   function localize(root) {

@@ -1,9 +1,25 @@
 // Charts of a job's (or a server's jobs') runs with uPlot: one small chart per metric.
-// Data comes from the page's metrics URL as JSON (see web/history.py `series`).
+// Data comes from the page's metrics URL as JSON (see web/history.py `series`); the words
+// come translated from the page (data-charts-strings, history.chart_strings), and numbers and
+// dates are written in the page's language (<html lang>).
 (function () {
   "use strict";
   var COLORS = ["#2563eb", "#16a34a", "#d97706", "#9333ea", "#dc2626", "#0891b2", "#65a30d", "#db2777"];
   var charts = [];
+  var words = {};
+  var lang = document.documentElement.lang || undefined;
+  try { new Intl.NumberFormat(lang); } catch (e) { lang = undefined; }  // an unknown tag
+
+  // "%(metric)s per run" with {metric: "Duration"}: the placeholders Django's gettext uses.
+  function say(key, values) {
+    return (words[key] || key).replace(/%\((\w+)\)s/g, function (all, name) {
+      return values[name] != null ? values[name] : all;
+    });
+  }
+
+  function decimal(value, digits) {
+    return value.toLocaleString(lang, { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
 
   function human(value, unit) {
     if (value == null) return "—";
@@ -11,14 +27,32 @@
       // Steps of 1,024, labelled as such: as humanize.human_size writes sizes on the pages.
       var units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"], i = 0;
       while (Math.abs(value) >= 1024 && i < units.length - 1) { value /= 1024; i++; }
-      return (i ? value.toFixed(1) : value) + " " + units[i];
+      return (i ? decimal(value, 1) : value) + " " + units[i];
     }
     if (unit === "seconds") {
-      if (value < 90) return Math.round(value) + " s";
-      if (value < 5400) return Math.round(value / 60) + " min";
-      return (value / 3600).toFixed(1) + " h";
+      if (value < 90) return say("seconds", { count: Math.round(value) });
+      if (value < 5400) return say("minutes", { count: Math.round(value / 60) });
+      return say("hours", { count: decimal(value / 3600, 1) });
     }
-    return Math.round(value).toLocaleString();
+    return Math.round(value).toLocaleString(lang);
+  }
+
+  // The time axis in the page's language and the browser's zone: months for ticks a month
+  // or more apart, days for a day or more, else times (with the day under a day's first).
+  var month = new Intl.DateTimeFormat(lang, { month: "short", year: "numeric" });
+  var day = new Intl.DateTimeFormat(lang, { month: "short", day: "numeric" });
+  var time = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
+  function timeTicks(u, ticks, axisIndex, space, increment) {
+    var lastDay = null;
+    return ticks.map(function (tick) {
+      var date = new Date(tick * 1000);
+      if (increment >= 28 * 86400) return month.format(date);
+      if (increment >= 86400) return day.format(date);
+      var text = time.format(date), today = day.format(date);
+      if (today !== lastDay) text += "\n" + today;
+      lastDay = today;
+      return text;
+    });
   }
 
   function cssVar(name) {
@@ -110,9 +144,9 @@
       var figure = document.createElement("figure");
       figure.className = "chart";
       figure.setAttribute("role", "img");
-      figure.setAttribute("aria-label", metric.label + " per run" +
-        (problems.failed ? ", " + problems.failed + " failed marked" : "") +
-        (problems.warned ? ", " + problems.warned + " with warnings marked" : ""));
+      figure.setAttribute("aria-label", say("per_run", { metric: metric.label }) +
+        (problems.failed ? ", " + say("failed_marked", { count: problems.failed }) : "") +
+        (problems.warned ? ", " + say("warned_marked", { count: problems.warned }) : ""));
       figure.dataset.marked = problems.failed + problems.warned;
       var caption = document.createElement("figcaption");
       var single = data.jobs.length === 1 && data.bands !== undefined;
@@ -120,7 +154,9 @@
       var flagged = single ? (data.flagged[metric.name] || []) : [];
       caption.textContent = metric.label;
       if (band) {
-        caption.textContent += " · normal " + human(band.low, metric.unit) + " – " + human(band.high, metric.unit);
+        caption.textContent += " · " + say("normal", {
+          low: human(band.low, metric.unit), high: human(band.high, metric.unit),
+        });
         figure.dataset.bandLow = band.low;
         figure.dataset.bandHigh = band.high;
       }
@@ -137,7 +173,7 @@
         plugins: single ? [marks(band, flagged, aligned[0], aligned[1], cssVar("--bad") || "#dc2626")] : [],
         hooks: { draw: [markProblems(metric, data.jobs)] },
         axes: [
-          axis,
+          Object.assign({}, axis, { values: timeTicks }),
           Object.assign({}, axis, {
             size: 78,
             values: function (u, values) { return values.map(function (v) { return human(v, metric.unit); }); },
@@ -168,6 +204,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     var container = document.querySelector("[data-charts]");
     if (!container || !window.uPlot) return;
+    words = JSON.parse(container.dataset.chartsStrings || "{}");
     var select = document.querySelector("[data-chart-range]");
     var range = localStorage.getItem("duplistatus-range") || select.value;
     if (select.querySelector('option[value="' + range + '"]')) select.value = range;
