@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.urls import reverse
+from django.utils.translation import pgettext_lazy
 
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Event
@@ -17,6 +18,26 @@ from duplistatus.humanize import format_duration, human_size, human_span
 from duplistatus.monitoring.schedule import Schedule
 
 from . import templates
+
+# Each message kind in words, for pages (the kind itself is an identifier: rules, the API and
+# templates use it as it is).
+KIND_LABELS = {
+    "success": pgettext_lazy("message kind", "success"),
+    "warning": pgettext_lazy("message kind", "warning"),
+    "error": pgettext_lazy("message kind", "error"),
+    "fatal": pgettext_lazy("message kind", "fatal error"),
+    "overdue": pgettext_lazy("message kind", "overdue"),
+    "reminder": pgettext_lazy("message kind", "reminder"),
+    "escalation": pgettext_lazy("message kind", "escalation"),
+    "recovered": pgettext_lazy("message kind", "recovered"),
+    "anomaly": pgettext_lazy("message kind", "anomaly"),
+    "storage": pgettext_lazy("message kind", "storage warning"),
+    "channel_failing": pgettext_lazy("message kind", "channel failing"),
+    "system_health": pgettext_lazy("message kind", "system health"),
+    "system_error": pgettext_lazy("message kind", "system error"),
+    "summary": pgettext_lazy("message kind", "summary"),
+    "test": pgettext_lazy("message kind", "test"),
+}
 
 PRIORITY = {
     "fatal": 5,

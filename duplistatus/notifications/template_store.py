@@ -20,6 +20,7 @@ import pydantic
 from django.db import IntegrityError, models, transaction
 from django.db.models import Max
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 
 from duplistatus import clock
 
@@ -35,7 +36,7 @@ FIELDS = ("title", "body", "format", "ntfy_priority", "ntfy_tags", "language")
 
 class Template(models.Model):
     class Format(models.TextChoices):
-        PLAIN = "plain", "plain text"
+        PLAIN = "plain", gettext_lazy("plain text")
         MARKDOWN = "markdown", "Markdown"
         HTML = "html", "HTML"
 

@@ -52,7 +52,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from jinja2 import StrictUndefined, TemplateSyntaxError, filters, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError
@@ -75,82 +75,98 @@ log = logging.getLogger(__name__)
 
 # The original's variables (keep every one: users' templates name them) and ours.
 VARIABLES: dict[str, str] = {
-    "server_name": "the server's name",
-    "server_alias": "the server's alias (its name when none is set)",
-    "server_note": "the note on the server",
-    "server_url": "the server's Duplicati web UI, when known",
-    "backup_name": "the backup job's name",
-    "status": "Success, Warning, Error, Fatal, or the monitoring state",
-    "backup_date": "when the run began (local time)",
-    "duration": "how long the run took (HH:MM:SS)",
-    "uploaded_size": "bytes uploaded, human-readable",
-    "storage_size": "size of the backup at the destination, human-readable",
-    "available_versions": "number of backup versions kept",
-    "file_count": "files examined",
-    "file_size": "size of the files examined, human-readable",
-    "messages_count": "log messages",
-    "warnings_count": "warnings",
-    "errors_count": "errors",
-    "log_text": "warning and error lines of the log (or all lines when there are none)",
-    "last_backup_date": "when the latest run began (local time)",
-    "last_elapsed": "time since the latest run, e.g. '2 days'",
-    "expected_date": "when the next run was expected (local time)",
-    "expected_elapsed": "time since the expected run, e.g. '5 hours'",
-    "backup_interval": "the job's schedule interval, e.g. '1D'",
-    "overdue_tolerance": "the grace period, e.g. '2 hours'",
+    "server_name": gettext_noop("the server's name"),
+    "server_alias": gettext_noop("the server's alias (its name when none is set)"),
+    "server_note": gettext_noop("the note on the server"),
+    "server_url": gettext_noop("the server's Duplicati web UI, when known"),
+    "backup_name": gettext_noop("the backup job's name"),
+    "status": gettext_noop("Success, Warning, Error, Fatal, or the monitoring state"),
+    "backup_date": gettext_noop("when the run began (local time)"),
+    "duration": gettext_noop("how long the run took (HH:MM:SS)"),
+    "uploaded_size": gettext_noop("bytes uploaded, human-readable"),
+    "storage_size": gettext_noop("size of the backup at the destination, human-readable"),
+    "available_versions": gettext_noop("number of backup versions kept"),
+    "file_count": gettext_noop("files examined"),
+    "file_size": gettext_noop("size of the files examined, human-readable"),
+    "messages_count": gettext_noop("log messages"),
+    "warnings_count": gettext_noop("warnings"),
+    "errors_count": gettext_noop("errors"),
+    "log_text": gettext_noop(
+        "warning and error lines of the log (or all lines when there are none)"
+    ),
+    "last_backup_date": gettext_noop("when the latest run began (local time)"),
+    "last_elapsed": gettext_noop("time since the latest run, e.g. '2 days'"),
+    "expected_date": gettext_noop("when the next run was expected (local time)"),
+    "expected_elapsed": gettext_noop("time since the expected run, e.g. '5 hours'"),
+    "backup_interval": gettext_noop("the job's schedule interval, e.g. '1D'"),
+    "overdue_tolerance": gettext_noop("the grace period, e.g. '2 hours'"),
     # Ours.
-    "event_kind": "success, warning, error, fatal, overdue, reminder, escalation, recovered, "
-    "anomaly, storage, test",
-    "job_url": "link to the job's page",
-    "run_url": "link to the run's page",
-    "consecutive_failures": "failed runs in a row",
-    "overdue_for": "how long the job has been overdue, e.g. '1 day 2 hours'",
-    "learned_schedule": "the schedule learned from history, e.g. 'daily at 02:00'",
-    "exception": "the exception that stopped a fatal run",
+    "event_kind": gettext_noop(
+        "success, warning, error, fatal, overdue, reminder, escalation, recovered, "
+        "anomaly, storage, test"
+    ),
+    "job_url": gettext_noop("link to the job's page"),
+    "run_url": gettext_noop("link to the run's page"),
+    "consecutive_failures": gettext_noop("failed runs in a row"),
+    "overdue_for": gettext_noop("how long the job has been overdue, e.g. '1 day 2 hours'"),
+    "learned_schedule": gettext_noop("the schedule learned from history, e.g. 'daily at 02:00'"),
+    "exception": gettext_noop("the exception that stopped a fatal run"),
 }
 
 # An anomaly or storage event says what was found (anomaly/words.py makes these).
 ANOMALY_VARIABLES: dict[str, str] = {
-    "anomaly": "what was found, e.g. 'slow run', 'change burst', 'destination filling up'",
-    "detector": "the detector's name: source_vanished, change_burst, slow_run, storage_shrink, "
-    "versions_falling, quota or unverified",
-    "message_type": "Anomaly, Performance Warning (slow_run) or Storage Warning (quota)",
-    "severity": "warning or critical",
-    "metric": "what was measured, e.g. 'bytes uploaded', 'files examined'",
-    "value": "the run's value, in the metric's unit, e.g. '40.0 GiB'",
-    "normal_value": "the job's usual value (median of recent runs)",
-    "normal_range": "the job's normal range, e.g. '150.2 MiB – 310.9 MiB'",
-    "days_until_full": "storage: days until the destination is full at the recent rate",
+    "anomaly": gettext_noop(
+        "what was found, e.g. 'slow run', 'change burst', 'destination filling up'"
+    ),
+    "detector": gettext_noop(
+        "the detector's name: source_vanished, change_burst, slow_run, storage_shrink, "
+        "versions_falling, quota or unverified"
+    ),
+    "message_type": gettext_noop(
+        "Anomaly, Performance Warning (slow_run) or Storage Warning (quota)"
+    ),
+    "severity": gettext_noop("warning or critical"),
+    "metric": gettext_noop("what was measured, e.g. 'bytes uploaded', 'files examined'"),
+    "value": gettext_noop("the run's value, in the metric's unit, e.g. '40.0 GiB'"),
+    "normal_value": gettext_noop("the job's usual value (median of recent runs)"),
+    "normal_range": gettext_noop("the job's normal range, e.g. '150.2 MiB – 310.9 MiB'"),
+    "days_until_full": gettext_noop(
+        "storage: days until the destination is full at the recent rate"
+    ),
 }
 
 # Messages about the monitor itself (notifications/watch.py): no job, no run.
 SYSTEM_VARIABLES: dict[str, str] = {
-    "message_type": "Connection Error (channel_failing) or System Health",
-    "channel_name": "channel_failing: the channel that keeps failing",
-    "channel_kind": "channel_failing: its kind (ntfy, email, webhook, apprise)",
-    "failures": "channel_failing: failed attempts in a row",
-    "last_error": "channel_failing: the last error, as the channel reported it",
-    "failing_since": "channel_failing: its last successful delivery (UTC)",
-    "dead": "channel_failing: 'yes' when a message could not be delivered at all",
-    "queue": "system_health: messages waiting to be sent",
-    "dead_deliveries": "system_health: messages that could not be delivered",
-    "database_size": "system_health: the database's size",
-    "last_report": "system_health: when the latest report arrived, e.g. '2 hours ago'",
-    "jobs_overdue": "system_health: jobs that are overdue",
-    "jobs_total": "system_health: jobs watched",
-    "failing_channels": "system_health: channels reported failing, or 'none'",
-    "job_url": "link to the dashboard",
+    "message_type": gettext_noop("Connection Error (channel_failing) or System Health"),
+    "channel_name": gettext_noop("channel_failing: the channel that keeps failing"),
+    "channel_kind": gettext_noop("channel_failing: its kind (ntfy, email, webhook, apprise)"),
+    "failures": gettext_noop("channel_failing: failed attempts in a row"),
+    "last_error": gettext_noop("channel_failing: the last error, as the channel reported it"),
+    "failing_since": gettext_noop("channel_failing: its last successful delivery (UTC)"),
+    "dead": gettext_noop("channel_failing: 'yes' when a message could not be delivered at all"),
+    "queue": gettext_noop("system_health: messages waiting to be sent"),
+    "dead_deliveries": gettext_noop("system_health: messages that could not be delivered"),
+    "database_size": gettext_noop("system_health: the database's size"),
+    "last_report": gettext_noop(
+        "system_health: when the latest report arrived, e.g. '2 hours ago'"
+    ),
+    "jobs_overdue": gettext_noop("system_health: jobs that are overdue"),
+    "jobs_total": gettext_noop("system_health: jobs watched"),
+    "failing_channels": gettext_noop("system_health: channels reported failing, or 'none'"),
+    "job_url": gettext_noop("link to the dashboard"),
 }
 
 # A summary is about every job at once, so it has variables of its own.
 SUMMARY_VARIABLES: dict[str, str] = {
-    "jobs_ok": "jobs whose latest run succeeded and that are on time",
-    "jobs_warning": "jobs whose latest run ended with warnings",
-    "jobs_failed": "jobs whose latest run failed (Error or Fatal)",
-    "jobs_overdue": "jobs that are overdue",
-    "jobs_anomaly": "jobs whose latest run (or storage) was flagged as an anomaly",
-    "summary_text": "the failed, overdue, anomalous and warning jobs, one per line, with links",
-    "dashboard_url": "link to the dashboard",
+    "jobs_ok": gettext_noop("jobs whose latest run succeeded and that are on time"),
+    "jobs_warning": gettext_noop("jobs whose latest run ended with warnings"),
+    "jobs_failed": gettext_noop("jobs whose latest run failed (Error or Fatal)"),
+    "jobs_overdue": gettext_noop("jobs that are overdue"),
+    "jobs_anomaly": gettext_noop("jobs whose latest run (or storage) was flagged as an anomaly"),
+    "summary_text": gettext_noop(
+        "the failed, overdue, anomalous and warning jobs, one per line, with links"
+    ),
+    "dashboard_url": gettext_noop("link to the dashboard"),
 }
 
 RUN_KINDS = ("success", "warning", "error", "fatal")

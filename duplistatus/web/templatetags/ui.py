@@ -21,6 +21,7 @@ from django.utils.translation import get_language, gettext, ngettext, pgettext, 
 from duplistatus import clock
 from duplistatus.humanize import decimal_mark, human_size
 from duplistatus.monitoring.health import LABELS as HEALTH_LABELS
+from duplistatus.notifications.messages import KIND_LABELS
 
 register = template.Library()
 
@@ -221,6 +222,12 @@ def state_badge(state: str) -> SafeString:
 def status_label(status: str | None) -> str:
     """A run's status in the page's language ('Warning' → 'Warnung'); unknown values as is."""
     return str(STATUS_LABELS.get(status or "", status or ""))
+
+
+@register.filter
+def kind_label(kind: str | None) -> str:
+    """A message kind in the page's language ('overdue' → 'überfällig'); unknown ones as is."""
+    return str(KIND_LABELS.get(kind or "", kind or ""))
 
 
 @register.filter
