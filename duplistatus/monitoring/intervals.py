@@ -25,6 +25,8 @@ from types import MappingProxyType
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from django.utils.dates import WEEKDAYS_ABBR
+
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_GRACE_MINUTES",
@@ -71,7 +73,6 @@ _AVERAGE_MONTH_SECONDS: Final = 365.2425 / 12 * 86400
 _MAX_INTERVAL_SECONDS: Final = 100 * 366 * 86400
 # Bound on "step again, the weekday is not allowed" before falling back to the next allowed day.
 _MAX_WEEKDAY_STEPS: Final = 100
-_WEEKDAY_NAMES: Final = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
 
 class IntervalError(ValueError):
@@ -208,6 +209,12 @@ def format_interval(interval: Interval) -> str:
     return "".join(f"{value}{unit}" for value, unit in parts if value)
 
 
+def weekday_abbr(day: int) -> str:
+    """A weekday (0 = Sunday) abbreviated in the active language ("Mon", "Mo", "lun", …),
+    from Django's own catalogue (its table starts on Monday)."""
+    return str(WEEKDAYS_ABBR[(day - 1) % 7])
+
+
 def format_weekdays(weekdays: Set[int]) -> str:
     """Short text for a set of weekdays (0 = Sunday): "Mon–Fri", "Sat, Sun", "" for all days."""
     allowed = _checked_weekdays(weekdays)
@@ -224,9 +231,9 @@ def format_weekdays(weekdays: Set[int]) -> str:
     parts: list[str] = []
     for group in groups:
         if len(group) >= 3:
-            parts.append(f"{_WEEKDAY_NAMES[group[0]]}–{_WEEKDAY_NAMES[group[-1]]}")
+            parts.append(f"{weekday_abbr(group[0])}–{weekday_abbr(group[-1])}")
         else:
-            parts.extend(_WEEKDAY_NAMES[day] for day in group)
+            parts.extend(weekday_abbr(day) for day in group)
     return ", ".join(parts)
 
 

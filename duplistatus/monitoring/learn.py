@@ -17,13 +17,14 @@ interval wins: a weekly job is "weekly", not "daily on Sundays".
 Until a schedule is learned with confidence, `fallback_schedule` gives a cautious guess from
 the gaps between the latest runs, so that no job with a history is left without expectation.
 
-Pure: no I/O, no clock; `now` is an argument and all datetimes are timezone-aware UTC.
+Pure: no I/O, no clock; `now` is an argument and all datetimes are timezone-aware UTC. Words
+(describe) come in the active language.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import pairwise
@@ -31,14 +32,18 @@ from statistics import median
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext, ngettext, pgettext
+
 from duplistatus.monitoring.intervals import (
     GRACE_PRESETS_MINUTES,
     Interval,
+    IntervalError,
     format_interval,
     format_weekdays,
     next_expected_at,
     parse_interval,
     resolve_local,
+    weekday_abbr,
 )
 
 __all__ = [
@@ -77,7 +82,6 @@ _WEEKDAY_HALF_LIFE: Final = 2
 _TIE: Final = 0.05
 
 _DAY: Final = 86400
-_WEEKDAY_NAMES: Final = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _ALL_DAYS: Final = frozenset(range(7))
 _CANDIDATE_TEXTS: Final = (
     "15m", "30m", "1h", "2h", "3h", "4h", "6h", "8h", "12h", "1D", "2D", "1W", "1M",
@@ -118,27 +122,80 @@ class LearnedSchedule:
 
     def describe(self) -> str:
         """Human text: "daily at 02:00 Mon–Fri", "every 6 h", "weekly on Sun at 03:00"."""
-        interval = self.interval
-        at = f" at {self.time_of_day:%H:%M}" if self.time_of_day is not None else ""
-        days = format_weekdays(self.weekdays)
-        if interval == Interval(days=1):
-            return f"daily{at}" + (f" {days}" if days else "")
-        if interval == Interval(days=7):
-            local_day = _sunday_based(self.anchor.astimezone(self.tz))
-            return f"weekly on {_WEEKDAY_NAMES[local_day]}{at}"
-        if interval == Interval(months=1):
-            return f"monthly on day {self.anchor.astimezone(self.tz).day}{at}"
-        if interval.months == 0 and interval.seconds == 0 and interval.days > 1:
-            text = f"every {interval.days} days{at}"
-        elif interval == Interval(seconds=3600):
-            text = "hourly"
-        elif not interval.is_calendar and interval.seconds % 3600 == 0:
-            text = f"every {interval.seconds // 3600} h"
-        elif not interval.is_calendar and interval.seconds % 60 == 0:
-            text = f"every {interval.seconds // 60} min"
-        else:
-            text = f"every {format_interval(interval)}{at}"
-        return text + (f" {days}" if days else "")
+        return describe_schedule(
+            self.interval, self.time_of_day, self.weekdays, self.anchor.astimezone(self.tz)
+        )
+
+
+def describe_schedule(
+    interval: Interval, time_of_day: time | None, weekdays: Set[int], local_anchor: datetime
+) -> str:
+    """A learned schedule in words, in the active language (pages and messages call this with
+    the job's stored learned_* fields, so each reader gets their own language)."""
+    at = f"{time_of_day:%H:%M}" if time_of_day is not None else ""
+    days = format_weekdays(weekdays)
+    if interval == Interval(days=1):
+        text = gettext("daily at %(time)s") % {"time": at} if at else gettext("daily")
+    elif interval == Interval(days=7):
+        day = weekday_abbr(_sunday_based(local_anchor))
+        text = (
+            gettext("weekly on %(day)s at %(time)s") % {"day": day, "time": at}
+            if at
+            else gettext("weekly on %(day)s") % {"day": day}
+        )
+        days = ""
+    elif interval == Interval(months=1):
+        values = {"day": local_anchor.day, "time": at}
+        text = (
+            gettext("monthly on day %(day)s at %(time)s") % values
+            if at
+            else gettext("monthly on day %(day)s") % values
+        )
+        days = ""
+    elif interval.months == 0 and interval.seconds == 0 and interval.days > 1:
+        values = {"count": interval.days, "time": at}
+        text = (
+            ngettext(
+                "every %(count)s day at %(time)s", "every %(count)s days at %(time)s", interval.days
+            )
+            if at
+            else ngettext("every %(count)s day", "every %(count)s days", interval.days)
+        ) % values
+    elif interval == Interval(seconds=3600):
+        text = gettext("hourly")
+    elif not interval.is_calendar and interval.seconds % 3600 == 0:
+        text = gettext("every %(count)s h") % {"count": interval.seconds // 3600}
+    elif not interval.is_calendar and interval.seconds % 60 == 0:
+        text = gettext("every %(count)s min") % {"count": interval.seconds // 60}
+    else:
+        values = {"interval": format_interval(interval), "time": at}
+        text = (
+            gettext("every %(interval)s at %(time)s") % values
+            if at
+            else gettext("every %(interval)s") % values
+        )
+    if not days:
+        return text
+    return pgettext("a schedule on some weekdays", "%(schedule)s %(days)s") % {
+        "schedule": text,
+        "days": days,
+    }
+
+
+def describe_learned(job: object, tz: ZoneInfo) -> str:
+    """The schedule learned for a job (its stored learned_* fields), in words; "" if none."""
+    interval_text = getattr(job, "learned_interval", "")
+    anchor = getattr(job, "learned_anchor", None)
+    if not interval_text or anchor is None:
+        return ""
+    try:
+        interval = parse_interval(interval_text)
+    except IntervalError:
+        return interval_text
+    weekdays = set(getattr(job, "learned_weekdays", None) or ())
+    return describe_schedule(
+        interval, getattr(job, "learned_time_of_day", None), weekdays, anchor.astimezone(tz)
+    )
 
 
 def learn_schedule(
@@ -202,7 +259,7 @@ class FallbackSchedule:
 
     def describe(self) -> str:
         days = self.interval.days
-        return "about daily" if days == 1 else f"about every {days} days"
+        return ngettext("about daily", "about every %(count)s days", days) % {"count": days}
 
 
 def fallback_schedule(run_times: Sequence[datetime], *, now: datetime) -> FallbackSchedule | None:

@@ -15,6 +15,7 @@ from django.utils.translation import pgettext_lazy
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, BackupRun, Event
 from duplistatus.humanize import format_duration, human_size, human_span
+from duplistatus.monitoring.learn import describe_learned
 from duplistatus.monitoring.schedule import Schedule
 
 from . import templates
@@ -166,7 +167,7 @@ def context(
         "job_url": page_url("web:job", job_id=job.pk),
         "consecutive_failures": job.consecutive_failures,
         "overdue_for": human_span(overdue_for),
-        "learned_schedule": job.learned_description,
+        "learned_schedule": describe_learned(job, tz),
         "available_versions": "",
         "storage_size": "",
     }

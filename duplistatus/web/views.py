@@ -22,6 +22,7 @@ from duplistatus.accounts.roles import admin_required, login_required
 from duplistatus.backups.models import BackupJob, BackupRun, Collection, Event, Reminder, Server
 from duplistatus.maintenance.details import ServerDetailsIn, save_details
 from duplistatus.monitoring.intervals import format_weekdays
+from duplistatus.monitoring.learn import describe_learned
 from duplistatus.monitoring.settings import SETTING_FIELDS, ScheduleSettingsIn
 
 from . import board, collect_views, forms, history, rule_views, run_details
@@ -137,6 +138,7 @@ def _schedule_facts(row: board.Row) -> dict[str, object]:
         "source": schedule.source,
         "weekdays": format_weekdays(schedule.weekdays) if schedule.weekdays else _("every day"),
         "tz": schedule.tz.key,
+        "learned": describe_learned(row.job, schedule.tz),
         "grace": schedule.grace,
         "reminder": schedule.reminder_period,
         "escalation": schedule.escalation_after,
