@@ -73,14 +73,23 @@ SETTING_LABELS = {
         gettext_lazy("Seconds longer"),
         gettext_lazy("and at least this many seconds longer than normal"),
     ),
-    "horizon_days": (gettext_lazy("Days ahead"), gettext_lazy("warn when full within this")),
-    "window": (gettext_lazy("Runs in the trend"), gettext_lazy("the recent rate is read from")),
-    "days": (gettext_lazy("Days"), gettext_lazy("without a successful verification")),
+    "horizon_days": (
+        gettext_lazy("Days ahead"),
+        gettext_lazy("warn when it is full within this many days"),
+    ),
+    "window": (
+        gettext_lazy("Runs in the trend"),
+        gettext_lazy("how many recent runs the rate is read from"),
+    ),
+    "days": (
+        gettext_lazy("Days"),
+        gettext_lazy("warn after this many days without a successful verification"),
+    ),
 }
 # versions_falling counts versions: its drop is no fraction.
 VERSIONS_DROP = (
     gettext_lazy("Versions lost"),
-    gettext_lazy("since the previous run, at least"),
+    gettext_lazy("warn when at least this many disappear in one run"),
 )
 
 
