@@ -169,18 +169,20 @@ def _posted(post: QueryDict) -> dict[str, Any]:
 
 
 def save(request: HttpRequest, target: Target, label: str) -> dict[str, str]:
-    """Apply the posted rules to `target`. When they are invalid nothing is saved and the
-    detector settings' errors come back by input, to be shown next to each (the others are
-    said in a message)."""
+    """Apply the posted rules to `target`. When they are invalid nothing is saved and every
+    error comes back at once: the detector settings' by input, to be shown next to each, the
+    others (under "__all__") said in the message."""
     detectors, errors = detector_form.read(request.POST)
-    if errors:
-        messages.error(request, _("Not saved: see the anomaly detector settings marked below."))
-        return errors
     try:
         values = read(request.POST, detectors)
     except pydantic.ValidationError as exc:
-        messages.error(request, f"Not saved: {forms.problems(exc, LABELS)}")
-        return {"__all__": forms.problems(exc, LABELS)}
+        errors["__all__"] = forms.problems(exc, LABELS)
+    if errors:
+        said = [errors["__all__"]] if "__all__" in errors else []
+        if set(errors) - {"__all__"}:
+            said.append(_("see the anomaly detector settings marked below."))
+        messages.error(request, f"Not saved: {'; '.join(said)}")
+        return errors
     before = _own(target)
     rule_settings.apply_rules(target, values)
     changes = audit.diff(before, _own(target))

@@ -132,11 +132,16 @@ def test_wrong_values_are_refused_with_the_reason_next_to_the_field(admin_client
             "det-source_vanished-drop": "1.5",
             "det-min_history": "0",
             "det-change_burst-factor": "12",
+            "escalate_after_failures": "-1",
         },
     )
     assert response.status_code == 400
     page = response.content.decode()
-    assert "Not saved: see the anomaly detector settings marked below." in page
+    # Every error at once: the other rules' in the message, the detectors' at their fields.
+    assert (
+        "Not saved: Escalate after this many failed runs in a row: Input should be greater "
+        "than or equal to 0; see the anomaly detector settings marked below." in page
+    )
     expected = {
         "det-slow_run-sensitivity": "Enter a number, such as 4.",
         "det-source_vanished-drop": "Enter a fraction between 0 and 1, such as 0.5 for half.",
