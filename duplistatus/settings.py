@@ -230,6 +230,11 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_MAX_FAILURES = int(os.environ.get("DUPLISTATUS_LOGIN_MAX_FAILURES", "5"))
 LOGIN_LOCKOUT_MINUTES = int(os.environ.get("DUPLISTATUS_LOGIN_LOCKOUT_MINUTES", "15"))
 AUDIT_RETENTION_DAYS = int(os.environ.get("DUPLISTATUS_AUDIT_RETENTION_DAYS", "365"))
+# No worker completing a pass for this long shows a banner on every page and makes
+# /api/health degraded (duplistatus/worker_health.py).
+WORKER_STOPPED_AFTER_MINUTES = float(
+    os.environ.get("DUPLISTATUS_WORKER_STOPPED_AFTER_MINUTES", "5")
+)
 
 MAX_UPLOAD_BYTES = int(os.environ.get("DUPLISTATUS_MAX_UPLOAD_BYTES", 50 * 1024 * 1024))
 # How long `serve` waits for a request's body before answering 408 (duplistatus.edge).

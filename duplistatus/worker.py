@@ -29,7 +29,8 @@ from duplistatus.wakeup import event as _wake
 log = logging.getLogger(__name__)
 
 SCAN_PERIOD = timedelta(minutes=1)
-# How often a worker records that it is alive (WorkerHeartbeat, read by /metrics).
+# How often a worker records that it is alive (WorkerHeartbeat, read by worker_health.py for
+# the pages' banner and /api/health, and by /metrics).
 HEARTBEAT_PERIOD = timedelta(seconds=15)
 # Wake-ups closer together than this are taken as one: a burst of uploads (hundreds a
 # second) is handled in one pass once it pauses, instead of a pass per upload, each taking
@@ -51,15 +52,43 @@ class Worker:
         self.collectors = queue.Pool()
         self.started_at = clock.now()
         self.last_heartbeat: datetime | None = None
+        # When this worker last completed a pass, on the monotonic clock: a worker that has
+        # been completing passes all along has nothing to report when the clock jumps.
+        self.last_pass_monotonic: float | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_pass(self) -> dict[str, int]:
+        """One pass as the loop makes it. The first pass after a time when no worker
+        completed one says so through the channels (system_error, sent in this pass)."""
+        done = {"resumed": self.report_resumed()}
+        done.update(self.run_once())
+        self.heartbeat()
+        return done
+
+    def report_resumed(self) -> int:
+        from duplistatus import worker_health
+        from duplistatus.notifications import watch
+
+        if self.last_pass_monotonic is not None and (
+            time.monotonic() - self.last_pass_monotonic
+            < worker_health.stopped_after().total_seconds()
+        ):
+            return 0  # this worker was running: no query
+        now = clock.now()
+        stopped = worker_health.stopped(now)
+        return watch.report_resumed(stopped, self.name, now) if stopped is not None else 0
 
     def heartbeat(self) -> None:
         """Record a finished pass, at most once per HEARTBEAT_PERIOD (one small UPDATE)."""
         from duplistatus.backups.models import WorkerHeartbeat
 
+        self.last_pass_monotonic = time.monotonic()
         now = clock.now()
-        if self.last_heartbeat is not None and now - self.last_heartbeat < HEARTBEAT_PERIOD:
-            return
+        if (
+            self.last_heartbeat is not None
+            and timedelta(0) <= now - self.last_heartbeat < HEARTBEAT_PERIOD
+        ):
+            return  # (a clock moved back, in tests, writes at once)
         WorkerHeartbeat.objects.update_or_create(
             worker=self.name, defaults={"last_pass_at": now, "started_at": self.started_at}
         )
@@ -118,8 +147,7 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
     while not stop.is_set():
         close_old_connections()
         try:
-            done = worker.run_once()
-            worker.heartbeat()
+            done = worker.run_pass()
             if connection.vendor == "sqlite":
                 # Copies what the uploads wrote to the WAL into the database file, here
                 # rather than in an upload's commit (see settings: wal_autocheckpoint).

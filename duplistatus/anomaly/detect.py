@@ -155,7 +155,12 @@ def check_settings(value: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(default[key], bool):
                 if not isinstance(setting, bool):
                     raise ValueError(f"{name}.{key} must be true or false")
-            elif isinstance(setting, bool) or not isinstance(setting, int | float) or setting <= 0:
+            elif (
+                isinstance(setting, bool)
+                or not isinstance(setting, int | float)
+                or not math.isfinite(setting)
+                or setting <= 0
+            ):
                 raise ValueError(f"{name}.{key} must be a number above 0")
             elif key == "drop" and isinstance(default[key], float) and setting >= 1:
                 raise ValueError(f"{name}.drop is a fraction of normal, between 0 and 1")

@@ -18,7 +18,7 @@ from django.db.models import Max, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja import Router
 
-from duplistatus import clock
+from duplistatus import clock, worker_health
 from duplistatus.backups import sqlrows
 from duplistatus.backups.models import BackupJob, BackupRun, Server
 from duplistatus.humanize import format_duration
@@ -160,22 +160,35 @@ def _error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-@router.get("/health", auth=public_read_auth(), summary="200 when the app and its database answer")
+@router.get(
+    "/health",
+    auth=public_read_auth(),
+    summary="200 when the app and its database answer and a worker is running",
+)
 def health(request: HttpRequest) -> HttpResponse:
-    """ok (200) or degraded (503). Why it is degraded (the database error, which names its
+    """ok (200) or degraded (503): the database does not answer, or no worker has completed
+    a pass for a while (worker_health.py). Why it is degraded (the database error names its
     host, port and database) goes to the log, and to a signed-in user or an admin token when
     the database still lets us check who is asking."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+        now = clock.now()
+        stopped = worker_health.stopped(now)
     except DatabaseError as exc:
         log.warning("health: the database does not answer: %s", exc)
         body = {"status": "degraded", "database": "unavailable"}
         if sees_details(request):
             body["database"] = str(exc)[:200]
         return JsonResponse(body, status=503, headers=_NO_STORE)
-    return JsonResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
+    if stopped is None:
+        return JsonResponse({"status": "ok", "database": "ok"}, headers=_NO_STORE)
+    body = {"status": "degraded", "database": "ok"}
+    if sees_details(request):
+        body["worker"] = "stopped"
+        body["reason"] = worker_health.describe(stopped, now)
+    return JsonResponse(body, status=503, headers=_NO_STORE)
 
 
 @router.get("/summary", auth=public_read_auth(), summary="Totals for dashboard widgets")

@@ -5,6 +5,8 @@ django-ninja serves one path from one router only, so they are added to v1's rou
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Schema
@@ -60,13 +62,26 @@ def delete_server(request: HttpRequest, server_id: int) -> DeletedOut:
     return DeletedOut(deleted=impact.as_dict())
 
 
-def _target_of(model: type[Server] | type[BackupJob], pk: int) -> Server | BackupJob:
-    found = model.objects.filter(pk=pk).first()
-    if found is None:
-        raise HttpError(
-            400, f"no {model.__name__.lower().replace('backup', '')} with id {pk} to merge into"
-        )
-    return found
+def _merged[M: (Server, BackupJob)](
+    request: HttpRequest,
+    model: type[M],
+    source_id: int,
+    body: MergeIn,
+    merging: Callable[..., merge.MergeResult],
+) -> MergedOut:
+    """What both merge endpoints do: 404 for an unknown source, 400 for an unknown target
+    or a merge refused (with the reason), else the target as it is after."""
+    source = get_object_or_404(model, pk=source_id)
+    target = model.objects.filter(pk=body.into).first()
+    if target is None:
+        what = model.__name__.lower().replace("backup", "")
+        raise HttpError(400, f"no {what} with id {body.into} to merge into")
+    try:
+        result = merging(source, target, name=body.name, request=request)
+    except merge.MergeError as exc:
+        raise HttpError(400, str(exc)) from None
+    target.refresh_from_db()
+    return MergedOut(into=target.pk, name=target.name, **result.as_dict())
 
 
 @router.post(
@@ -75,14 +90,7 @@ def _target_of(model: type[Server] | type[BackupJob], pk: int) -> Server | Backu
     summary="Merge a server into another (one machine seen under two ids)",
 )
 def merge_server(request: HttpRequest, server_id: int, body: MergeIn) -> MergedOut:
-    source = get_object_or_404(Server, pk=server_id)
-    target = _target_of(Server, body.into)
-    try:
-        result = merge.merge_servers(source, target, name=body.name, request=request)  # type: ignore[arg-type]
-    except merge.MergeError as exc:
-        raise HttpError(400, str(exc)) from None
-    target.refresh_from_db()
-    return MergedOut(into=target.pk, name=target.name, **result.as_dict())
+    return _merged(request, Server, server_id, body, merge.merge_servers)
 
 
 @router.post(
@@ -91,14 +99,7 @@ def merge_server(request: HttpRequest, server_id: int, body: MergeIn) -> MergedO
     summary="Merge a job into another (a renamed backup)",
 )
 def merge_job(request: HttpRequest, job_id: int, body: MergeIn) -> MergedOut:
-    source = get_object_or_404(BackupJob, pk=job_id)
-    target = _target_of(BackupJob, body.into)
-    try:
-        result = merge.merge_jobs(source, target, name=body.name, request=request)  # type: ignore[arg-type]
-    except merge.MergeError as exc:
-        raise HttpError(400, str(exc)) from None
-    target.refresh_from_db()
-    return MergedOut(into=target.pk, name=target.name, **result.as_dict())
+    return _merged(request, BackupJob, job_id, body, merge.merge_jobs)
 
 
 # Bounds a person could mean (a century; ten years of nightly backups): beyond them a

@@ -425,15 +425,36 @@ class Event(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """When each worker process last finished a pass, so that a stopped worker shows (in
-    /metrics) instead of failing silently. Written at most every HEARTBEAT_SECONDS."""
+    """When each worker process last finished a pass, so that a stopped worker shows (a
+    banner on every page, /api/health, /metrics) instead of failing silently. Written at
+    most every HEARTBEAT_PERIOD (worker.py)."""
 
     worker = models.CharField(max_length=200, unique=True)  # "host:pid"
     started_at = models.DateTimeField()
-    last_pass_at = models.DateTimeField()
+    # Indexed: every page reads the newest (worker_health.stopped).
+    last_pass_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:
         return f"{self.worker} @ {self.last_pass_at:%Y-%m-%d %H:%M:%S}"
+
+
+class WorkerOutage(models.Model):
+    """A time when no worker completed a pass (worker_health.py), written by the first pass
+    after it, which then reports it (`system_error`). `stopped_at` is unique: workers that
+    resume together all see the same last pass, and only the one whose row is stored
+    reports it."""
+
+    # The last pass any worker completed before it (or, when none ever had, the oldest
+    # report left waiting for one).
+    stopped_at = models.DateTimeField(unique=True)
+    resumed_at = models.DateTimeField()
+    resumed_by = models.CharField(max_length=200)  # the worker ("host:pid")
+
+    class Meta:
+        ordering = ["-stopped_at"]
+
+    def __str__(self) -> str:
+        return f"no worker {self.stopped_at:%Y-%m-%d %H:%M} – {self.resumed_at:%Y-%m-%d %H:%M}"
 
 
 class Collection(models.Model):

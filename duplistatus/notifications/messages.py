@@ -55,6 +55,9 @@ PRIORITY = {
     "storage": 4,
     "channel_failing": 4,
     "system_health": 2,
+    # No worker ran for a while: nothing was checked or sent meanwhile, which someone should
+    # look into (it resumed by then, so not 5, the level of escalations and critical findings).
+    "system_error": 4,
 }
 TAGS = {
     "success": ("white_check_mark",),
@@ -71,6 +74,7 @@ TAGS = {
     "storage": ("floppy_disk",),
     "channel_failing": ("satellite",),
     "system_health": ("stethoscope",),
+    "system_error": ("warning", "gear"),
 }
 LOG_TEXT_LIMIT = 4000
 

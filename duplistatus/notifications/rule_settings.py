@@ -114,12 +114,25 @@ def effective(target: RuleTarget, defaults: MonitoringDefaults | None = None) ->
     return rules.resolve(*_layers(target, defaults))
 
 
+_LEVELS = ("job", "server", "global")
+
+
+def _own_level(target: RuleTarget) -> int:
+    return {BackupJob: 0, Server: 1, MonitoringDefaults: 2}[type(target)]
+
+
 def inherited(target: RuleTarget) -> rules.Rules:
     """What this level would have without rules of its own: the level above's."""
     layers = _layers(target, None)
-    own_level = {BackupJob: 0, Server: 1, MonitoringDefaults: 2}[type(target)]
-    layers[own_level] = {}
+    layers[_own_level(target)] = {}
     return rules.resolve(*layers)
+
+
+def layers_above(target: RuleTarget) -> list[tuple[str, dict[str, Any]]]:
+    """The levels `target` inherits from, nearest first, as (origin, rule layer)."""
+    layers = _layers(target, None)
+    below = _own_level(target) + 1
+    return list(zip(_LEVELS[below:], layers[below:], strict=True))
 
 
 def own(row: Any) -> dict[str, Any]:

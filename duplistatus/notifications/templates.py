@@ -137,7 +137,9 @@ ANOMALY_VARIABLES: dict[str, str] = {
 
 # Messages about the monitor itself (notifications/watch.py): no job, no run.
 SYSTEM_VARIABLES: dict[str, str] = {
-    "message_type": gettext_noop("Connection Error (channel_failing) or System Health"),
+    "message_type": gettext_noop(
+        "Connection Error (channel_failing), System Health or System Error (system_error)"
+    ),
     "channel_name": gettext_noop("channel_failing: the channel that keeps failing"),
     "channel_kind": gettext_noop("channel_failing: its kind (ntfy, email, webhook, apprise)"),
     "failures": gettext_noop("channel_failing: failed attempts in a row"),
@@ -153,6 +155,17 @@ SYSTEM_VARIABLES: dict[str, str] = {
     "jobs_overdue": gettext_noop("system_health: jobs that are overdue"),
     "jobs_total": gettext_noop("system_health: jobs watched"),
     "failing_channels": gettext_noop("system_health: channels reported failing, or 'none'"),
+    "stopped_at": gettext_noop(
+        "system_error: the last pass a worker completed before it stopped (UTC)"
+    ),
+    "resumed_at": gettext_noop("system_error: when a worker completed a pass again (UTC)"),
+    "stopped_minutes": gettext_noop("system_error: how long no worker ran, in minutes"),
+    "stopped_for": gettext_noop("system_error: how long no worker ran, e.g. '2 hours 5 minutes'"),
+    "never_ran": gettext_noop(
+        "system_error: 'yes' when no worker had ever run (then stopped_at is the "
+        "oldest report left waiting)"
+    ),
+    "worker_name": gettext_noop("system_error: the worker that resumed (host:process id)"),
     "job_url": gettext_noop("link to the dashboard"),
 }
 
@@ -172,7 +185,7 @@ SUMMARY_VARIABLES: dict[str, str] = {
 RUN_KINDS = ("success", "warning", "error", "fatal")
 MONITOR_KINDS = ("overdue", "reminder", "escalation", "recovered")
 ANOMALY_KINDS = ("anomaly", "storage")
-SYSTEM_KINDS = ("channel_failing", "system_health")
+SYSTEM_KINDS = ("channel_failing", "system_health", "system_error")
 KINDS = (*RUN_KINDS, *MONITOR_KINDS, *ANOMALY_KINDS, *SYSTEM_KINDS, "summary", "test")
 CHANNEL_KINDS = ("", "email", "ntfy", "webhook", "apprise")  # "" = every channel
 FORMATS = ("plain", "markdown", "html")
@@ -316,6 +329,15 @@ DEFAULTS: dict[str, ResolvedTemplate] = {
         "Messages waiting: {queue}; not deliverable: {dead_deliveries}; "
         "failing channels: {failing_channels}.\n"
         "Database: {database_size}.\n\n{job_url}",
+    ),
+    "system_error": ResolvedTemplate(
+        "⚠️ System Error: no worker ran for {stopped_for}",
+        "No duplistatus worker completed a pass from {stopped_at} to {resumed_at} "
+        "({stopped_minutes} minutes){% if never_ran %} (none had run yet: reports waited from "
+        "{stopped_at}){% endif %}. In that time no job was checked and no message was sent.\n"
+        "Checks resumed on {worker_name}; messages held up meanwhile are sent now.\n"
+        "If this happens again, keep a worker running (`duplistatus serve` runs one, or "
+        "`duplistatus worker`) and look at its log.\n\n{job_url}",
     ),
     "summary": ResolvedTemplate(
         "Backups: {jobs_ok} ok, {jobs_warning} warning, {jobs_failed} failed, "
@@ -1538,7 +1560,11 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
     if kind in SYSTEM_KINDS:
         values = {
             "event_kind": kind,
-            "message_type": "Connection Error" if kind == "channel_failing" else "System Health",
+            "message_type": {
+                "channel_failing": "Connection Error",
+                "system_health": "System Health",
+                "system_error": "System Error",
+            }[kind],
             "channel_name": "Phone",
             "channel_kind": "ntfy",
             "failures": 6,
@@ -1552,6 +1578,12 @@ def sample_context(kind: str, *, base_url: str = "http://localhost:9666") -> dic
             "jobs_overdue": 1,
             "jobs_total": 42,
             "failing_channels": "Phone",
+            "stopped_at": "2026-03-02 01:10 UTC",
+            "resumed_at": "2026-03-02 03:25 UTC",
+            "stopped_minutes": 135,
+            "stopped_for": "2 hours 15 minutes",
+            "never_ran": "",
+            "worker_name": "backup-monitor:4711",
             "job_url": f"{base_url}/",
         }
     if kind == "summary":

@@ -1,6 +1,7 @@
 """Watching the watcher: a channel that keeps failing is reported through the other channels
 (`channel_failing`, the spec's Connection Error), and an optional daily System Health message
-says how the monitor itself is doing. Run by the worker once a minute.
+says how the monitor itself is doing. Run by the worker once a minute. A time when no worker
+ran is reported by the first pass after it (`system_error`, see duplistatus/worker_health.py).
 
 A channel is *failing* after FAILING_AFTER failed attempts in a row, or as soon as one of its
 deliveries is dead. It is reported once (claimed by a conditional UPDATE of
@@ -15,18 +16,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from duplistatus import clock, wakeup
 from duplistatus.backups import models as backup_models
-from duplistatus.backups.models import BackupJob, BackupRun, MonitoringDefaults
+from duplistatus.backups.models import BackupJob, BackupRun, MonitoringDefaults, WorkerOutage
+from duplistatus.worker_health import Stopped
 
 from . import languages, messages, outbox
 from .models import Channel, Delivery
-
-SYSTEM_KINDS = ("channel_failing", "system_health")
+from .templates import SYSTEM_KINDS
 
 
 def failing_after() -> int:
@@ -112,6 +113,40 @@ def _to_every_channel(
         deliveries.append(outbox.build_delivery(channel, kind, by_language[language], now))
     Delivery.objects.bulk_create(deliveries)
     return len(deliveries)
+
+
+def report_resumed(stopped: Stopped, worker: str, now: datetime) -> int:
+    """The first pass after a time without a worker says so through every channel, once:
+    the outage's row is unique on when it began, so of several workers resuming together
+    only the one that stores it reports it. Returns the deliveries written."""
+    try:
+        with transaction.atomic():
+            WorkerOutage.objects.create(stopped_at=stopped.since, resumed_at=now, resumed_by=worker)
+            written = _to_every_channel(
+                "system_error", lambda: resumed_values(stopped, worker, now), now
+            )
+    except IntegrityError:
+        return 0  # another worker reported it
+    if written:
+        wakeup.wake()
+    return written
+
+
+def resumed_values(stopped: Stopped, worker: str, now: datetime) -> dict[str, Any]:
+    """The system_error message's variables."""
+    from duplistatus.humanize import human_span
+
+    return {
+        "event_kind": "system_error",
+        "message_type": "System Error",
+        "stopped_at": stopped.since.strftime("%Y-%m-%d %H:%M UTC"),
+        "resumed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "stopped_minutes": stopped.minutes(now),
+        "stopped_for": human_span(now - stopped.since),
+        "never_ran": "yes" if stopped.never_ran else "",
+        "worker_name": worker,
+        "job_url": messages.page_url("web:dashboard"),
+    }
 
 
 def health_values(now: datetime) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from duplistatus.notifications import policy, rule_settings, rules
 from duplistatus.notifications.models import Channel, DeviceGroup
 from duplistatus.notifications.rule_settings import GroupIn, RulesIn
 
-from . import board, forms
+from . import board, detector_form, forms
 
 JOBS_PAGE_SIZE = 50
 LEVELS = {
@@ -146,9 +146,13 @@ def describe(name: str, value: Any, names: dict[str, str]) -> str:
     return ", ".join(names.get(ref, ref) for ref in value) or _("nobody")
 
 
-def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
+def form_fields(
+    target: Target, names: dict[str, str], posted: QueryDict | None = None
+) -> list[RuleField]:
+    """The form's fields with this level's values, or with `posted` ones when a form comes
+    back with errors."""
     above = rule_settings.inherited(target)
-    own = rules.layer(target)
+    own = rules.layer(target) if posted is None else _posted(posted)
     return [
         RuleField(
             name=name,
@@ -158,13 +162,29 @@ def form_fields(target: Target, names: dict[str, str]) -> list[RuleField]:
             inherited_from=ORIGINS[above.origins[name]],
         )
         for name in rules.RULE_FIELDS
-        if name in LABELS  # the anomaly detectors' settings: through the API
+        if name in LABELS  # the anomaly detectors' settings have a form of their own
     ]
 
 
-def read(post: QueryDict) -> RulesIn:
-    """The posted form as RulesIn with every field set (None = inherit); pydantic's
-    ValidationError when something is off."""
+def detector_fields(
+    target: Target, posted: QueryDict | None = None, errors: dict[str, str] | None = None
+) -> detector_form.DetectorForm:
+    return detector_form.build(
+        target.anomaly_detectors,
+        rule_settings.layers_above(target),
+        posted,
+        errors,
+        origins=ORIGINS,
+    )
+
+
+def read(post: QueryDict, detectors: dict[str, Any] | None = None) -> RulesIn:
+    """The posted form as RulesIn with every field set (None = inherit), the detectors'
+    settings as read by detector_form; pydantic's ValidationError when something is off."""
+    return RulesIn.model_validate({**_posted(post), "anomaly_detectors": detectors})
+
+
+def _posted(post: QueryDict) -> dict[str, Any]:
     values: dict[str, Any] = {}
     values["event_level"] = post.get("event_level") or None
     values["recovery_notifications"] = {"on": True, "off": False}.get(
@@ -182,13 +202,16 @@ def read(post: QueryDict) -> RulesIn:
         ]
     else:
         values["extra_destinations"] = None
-    return RulesIn.model_validate(values)
+    return values
 
 
-def save(request: HttpRequest, target: Target, label: str) -> bool:
-    """Apply the posted rules to `target`; False (with a message) when they are invalid."""
+def save(request: HttpRequest, target: Target, label: str) -> dict[str, str]:
+    """Apply the posted rules to `target`. When they are invalid nothing is saved and every
+    error comes back at once: the detector settings' by input, to be shown next to each, the
+    others (under "__all__") said in the message."""
+    detectors, errors = detector_form.read(request.POST)
     try:
-        values = read(request.POST)
+        values = read(request.POST, detectors)
     except pydantic.ValidationError as exc:
         messages.error(
             request, _("Not saved: %(problems)s") % {"problems": forms.problems(exc, LABELS)}
@@ -209,11 +232,15 @@ def _own(target: Target) -> dict[str, Any]:
     return {name: own.get(name) for name in rules.RULE_FIELDS}
 
 
-def panel_context(target: Target) -> dict[str, Any]:
-    """What the rules form (web/_rules_fields.html) needs on any page."""
+def panel_context(
+    target: Target, posted: QueryDict | None = None, errors: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What the rules form (web/_rules_fields.html) needs on any page; with the `posted`
+    values when the form comes back with `errors`."""
     found = destinations()
     return {
-        "rule_fields": form_fields(target, dict(found)),
+        "rule_fields": form_fields(target, dict(found), posted),
+        "detectors": detector_fields(target, posted, errors),
         "destinations": found,
         "levels": LEVELS,
     }
@@ -226,16 +253,18 @@ def panel_context(target: Target) -> dict[str, Any]:
 def rules_page(request: HttpRequest) -> HttpResponse:
     """The global rules, and every job's rules in force with where each comes from."""
     defaults = MonitoringDefaults.load()
+    errors: dict[str, str] = {}
     if request.method == "POST":
-        save(request, defaults, "global notification rules")
-        return redirect("web:settings-rules")
+        errors = save(request, defaults, "global notification rules")
+        if not errors:
+            return redirect("web:settings-rules")
     all_rows = board.listed_rows(BackupJob.objects.all(), clock.now())
     query = board.Query.of(request.GET)
     found = board.select(all_rows, board.Query(q=query.q, server=query.server, sort="server"))
     page = Paginator(found, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
     # Rules are read for the jobs on this page only.
     shown = BackupJob.objects.select_related("server").in_bulk([row.job.pk for row in page])
-    context = panel_context(defaults)
+    context = panel_context(defaults, request.POST if errors else None, errors)
     names = dict(context["destinations"])
     jobs = []
     for row in page:
@@ -267,6 +296,7 @@ def rules_page(request: HttpRequest) -> HttpResponse:
             "nav": "settings",
             "section": "rules",
         },
+        status=400 if errors else 200,
     )
 
 
@@ -301,14 +331,20 @@ def rules_bulk(request: HttpRequest) -> HttpResponse:
 @require_POST
 @admin_required
 def target_rules(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    """Save a job's or a server's rules form (on its page)."""
+    """Save a job's or a server's rules form (on its page, shown again with the errors)."""
+    from . import views
+
     if kind == "job":
         job = get_object_or_404(BackupJob.objects.select_related("server"), pk=pk)
-        save(request, job, f"job {job.pk} ({job.server} / {job.name})")
-        return redirect("web:job", pk)
+        errors = save(request, job, f"job {job.pk} ({job.server} / {job.name})")
+        return (
+            views.job_page(request, pk, rule_errors=errors) if errors else redirect("web:job", pk)
+        )
     server = get_object_or_404(Server, pk=pk)
-    save(request, server, f"server {server.pk} ({server})")
-    return redirect("web:server", pk)
+    errors = save(request, server, f"server {server.pk} ({server})")
+    return (
+        views.server_page(request, pk, rule_errors=errors) if errors else redirect("web:server", pk)
+    )
 
 
 @admin_to_change

@@ -154,6 +154,7 @@ def server_page(
     server_id: int,
     errors: dict[str, str] | None = None,
     connection: dict[str, object] | None = None,
+    rule_errors: dict[str, str] | None = None,
 ) -> HttpResponse:
     server = get_object_or_404(Server, pk=server_id)
     rows = board.select(
@@ -175,18 +176,21 @@ def server_page(
             "settings": forms.posted(request.POST) if errors else forms.own_settings(server),
             "errors": errors or {},
             **_form_context(),
-            **rule_views.panel_context(server),
+            **rule_views.panel_context(server, request.POST if rule_errors else None, rule_errors),
             **(connection or collect_views.connection_context(server)),
             **collect_views.status_context([server]),
             "one": True,
         },
-        status=400 if errors else 200,
+        status=400 if errors or rule_errors else 200,
     )
 
 
 @login_required
 def job_page(
-    request: HttpRequest, job_id: int, errors: dict[str, str] | None = None
+    request: HttpRequest,
+    job_id: int,
+    errors: dict[str, str] | None = None,
+    rule_errors: dict[str, str] | None = None,
 ) -> HttpResponse:
     found = board.rows(BackupJob.objects.filter(pk=job_id), clock.now())
     if not found:
@@ -204,9 +208,9 @@ def job_page(
             "settings": forms.posted(request.POST) if errors else forms.own_settings(row.job),
             "errors": errors or {},
             **_form_context(),
-            **rule_views.panel_context(row.job),
+            **rule_views.panel_context(row.job, request.POST if rule_errors else None, rule_errors),
         },
-        status=400 if errors else 200,
+        status=400 if errors or rule_errors else 200,
     )
 
 

@@ -189,7 +189,20 @@ def test_merge_refuses_what_cannot_be(client, auth_client):
     nowhere = auth_client.post(
         f"/api/v1/servers/{job.server_id}/merge", {"into": 999}, content_type="application/json"
     )
-    assert nowhere.status_code == 400 and "999" in nowhere.json()["error"]
+    assert nowhere.json() == {"error": "no server with id 999 to merge into"}
+    assert nowhere.status_code == 400
+    nowhere = auth_client.post(
+        f"/api/v1/jobs/{job.pk}/merge", {"into": 999}, content_type="application/json"
+    )
+    assert (nowhere.status_code, nowhere.json()) == (
+        400,
+        {"error": "no job with id 999 to merge into"},
+    )
+    for kind in ("servers", "jobs"):
+        gone = auth_client.post(
+            f"/api/v1/{kind}/999/merge", {"into": job.pk}, content_type="application/json"
+        )
+        assert gone.status_code == 404
 
 
 @pytest.mark.parametrize("name", ["a\x00b", "x" * 201])

@@ -62,6 +62,7 @@ EventKind = Literal[
     "storage",
     "channel_failing",
     "system_health",
+    "system_error",
     "summary",
     "test",
 ]

@@ -20,6 +20,7 @@ from duplistatus.notifications import messages, outbox, summary, watch
 from duplistatus.notifications.channels.base import EVENT_KINDS
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
+from duplistatus.worker_health import Stopped
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]
 
@@ -147,6 +148,8 @@ def send_every_kind(client, auth_client, receivers, **privacy: bool) -> Arrived:
     # Messages about the monitor itself (watch.py), to every channel.
     watch._to_every_channel("channel_failing", lambda: watch.failing_values(channels[0], True), now)
     watch._to_every_channel("system_health", lambda: watch.health_values(now), now)
+    stopped = Stopped(now - timedelta(minutes=20), never_ran=False)
+    watch.report_resumed(stopped, "backup-monitor:4711", now)
     for channel in channels:
         assert outbox.send_test(channel).status == "sent"
     while outbox.send_due(now, limit=1000).total:

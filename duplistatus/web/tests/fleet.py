@@ -1,6 +1,6 @@
 """A small fleet for page tests, sent the way Duplicati sends it: real corpus reports POSTed
 to /api/upload, some replayed with new times (as a scheduled job would send them), with the
-clock moved so that each job lands in a known state.
+clock moved so that each job lands in a known state, and a worker that has just made a pass.
 
 At NOW (a Monday morning):
   nas / Photos          daily 02:00, all fine                      → ok
@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from conftest import CORPUS, corpus_body
 from duplistatus import clock
 from duplistatus.monitoring import monitor
+from duplistatus.worker import Worker
 
 NOW = datetime(2026, 3, 16, 9, 30, tzinfo=UTC)
 V21 = CORPUS / "payloads" / "v2.1.0.5_backup_success_json_lekoarts-fixture-anonymized.json"
@@ -167,3 +168,6 @@ def build(client) -> None:
     clock.set(NOW)
     monitor.learn_pending(NOW)
     monitor.scan(NOW)
+    # The deployment's worker runs: its latest pass was just now (else every page would say
+    # that no worker has run, worker_health.py).
+    Worker().heartbeat()

@@ -40,7 +40,7 @@ def test_every_kind_is_listed_and_the_editor_starts_from_what_is_in_use(admin_cl
     html = admin_client.get("/settings/notifications/templates").content.decode()
     for kind in ("success", "warning", "error", "fatal", "overdue", "recovered", "summary"):
         assert f'<th scope="row">{kind}</th>' in html
-    assert html.count(">built-in<span") == 70  # 14 kinds × 5 channel kinds, none saved
+    assert html.count(">built-in<span") == 75  # 15 kinds × 5 channel kinds, none saved
 
     html = admin_client.get(EDITOR).content.decode()
     assert "**{backup_name}** on **{server_alias}**" in html  # ntfy's built-in Markdown
