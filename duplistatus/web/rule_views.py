@@ -213,17 +213,20 @@ def save(request: HttpRequest, target: Target, label: str) -> dict[str, str]:
     try:
         values = read(request.POST, detectors)
     except pydantic.ValidationError as exc:
-        messages.error(
-            request, _("Not saved: %(problems)s") % {"problems": forms.problems(exc, LABELS)}
-        )
-        return False
+        errors["__all__"] = forms.problems(exc, LABELS)
+    if errors:
+        said = [errors["__all__"]] if "__all__" in errors else []
+        if set(errors) - {"__all__"}:
+            said.append(_("see the anomaly detector settings marked below."))
+        messages.error(request, _("Not saved: %(problems)s") % {"problems": "; ".join(said)})
+        return errors
     before = _own(target)
     rule_settings.apply_rules(target, values)
     changes = audit.diff(before, _own(target))
     if changes:
         audit.record(request, "rules.change", label, changes)
     messages.success(request, _("Notification rules saved.") if changes else _("Nothing changed."))
-    return True
+    return {}
 
 
 def _own(target: Target) -> dict[str, Any]:

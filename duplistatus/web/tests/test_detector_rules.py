@@ -139,8 +139,8 @@ def test_wrong_values_are_refused_with_the_reason_next_to_the_field(admin_client
     page = response.content.decode()
     # Every error at once: the other rules' in the message, the detectors' at their fields.
     assert (
-        "Not saved: Escalate after this many failed runs in a row: Input should be greater "
-        "than or equal to 0; see the anomaly detector settings marked below." in page
+        "Not saved: Escalate after this many failed runs in a row: must be greater than or "
+        "equal to 0; see the anomaly detector settings marked below." in page
     )
     expected = {
         "det-slow_run-sensitivity": "Enter a number, such as 4.",
