@@ -138,12 +138,12 @@ def resumed_values(stopped: Stopped, worker: str, now: datetime) -> dict[str, An
 
     return {
         "event_kind": "system_error",
-        "message_type": "System Error",
+        "message_type": _("System Error"),
         "stopped_at": stopped.since.strftime("%Y-%m-%d %H:%M UTC"),
         "resumed_at": now.strftime("%Y-%m-%d %H:%M UTC"),
         "stopped_minutes": stopped.minutes(now),
         "stopped_for": human_span(now - stopped.since),
-        "never_ran": "yes" if stopped.never_ran else "",
+        "never_ran": _("yes") if stopped.never_ran else "",
         "worker_name": worker,
         "job_url": messages.page_url("web:dashboard"),
     }

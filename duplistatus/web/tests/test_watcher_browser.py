@@ -11,14 +11,14 @@ from playwright.sync_api import Page, expect
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob
 
-from .test_browser import admin, axe_violations, fleet_loaded, sign_in  # noqa: F401
+from .test_browser import axe_violations, sign_in
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_worker_banner_and_detector_settings_are_accessible(
     page: Page,
-    admin,  # noqa: F811
-    fleet_loaded,  # noqa: F811
+    admin,
+    fleet_loaded,
     scheme,
 ):
     page.emulate_media(color_scheme=scheme)
