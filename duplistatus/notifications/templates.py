@@ -101,10 +101,7 @@ VARIABLES: dict[str, str] = {
     "backup_interval": gettext_noop("the job's schedule interval, e.g. '1D'"),
     "overdue_tolerance": gettext_noop("the grace period, e.g. '2 hours'"),
     # Ours.
-    "event_kind": gettext_noop(
-        "success, warning, error, fatal, overdue, reminder, escalation, recovered, "
-        "anomaly, storage, test"
-    ),
+    "event_kind": gettext_noop("the message kind, as rules and the API name it (e.g. overdue)"),
     "job_url": gettext_noop("link to the job's page"),
     "run_url": gettext_noop("link to the run's page"),
     "consecutive_failures": gettext_noop("failed runs in a row"),

@@ -22,12 +22,13 @@ from django.utils.translation import to_locale
 from duplistatus.tests.site import paths
 from duplistatus.web.tests import fleet
 
-LANGUAGES = ["de"]
+LANGUAGES = ["de", "fr", "es", "pt-br", "zh-hans", "hi"]
 LOCALE = Path(settings.LOCALE_PATHS[0]) if settings.LOCALE_PATHS else None
 WORD = re.compile(r"[A-Za-z]{3,}")
 ADDRESS = re.compile(r"^\w+://\S+$")  # a URL reads the same in every language
 # Words that read the same in a language and in English, as whole pieces of text.
 SAME_IN = {
+    # Names and units that every language writes the same way.
     "*": {
         "duplistatus",
         "Duplicati",
@@ -60,7 +61,9 @@ SAME_IN = {
         "Jinja",
         "SQLite",
         "PostgreSQL",
+        "Webhook",
     },
+    # Words that are the same word in the language (checked by the translators).
     "de": {
         "Status",
         "Server",
@@ -69,7 +72,6 @@ SAME_IN = {
         "Token",
         "Tokens",
         "Name",
-        "Webhook",
         "Version",
         "Job",
         "Jobs",
@@ -81,8 +83,29 @@ SAME_IN = {
         "Position",
         "Format",
     },
-    "fr": {"Version", "Message", "Type", "Actions", "Description", "Total", "Source"},
-    "es": {"Total", "Error", "Servidor"},
+    "fr": {
+        "Version",
+        "Versions",
+        "Message",
+        "Messages",
+        "Type",
+        "Actions",
+        "Description",
+        "Total",
+        "Source",
+        "anomalies",
+        "Pause",
+        "global",
+        "Note",
+        "Maintenance",
+        "Mode",
+        "Rotation",
+        "rotation",
+        "Position",
+        "E-mail",
+        "Format",
+    },
+    "es": {"Total", "Error", "Servidor", "Detector", "global", "Extra"},
     "pt-br": {
         "Total",
         "Status",
@@ -90,9 +113,9 @@ SAME_IN = {
         "Backups",
         "Token",
         "Tokens",
-        "Webhook",
         "global",
         "E-mail",
+        "Detector",
     },
     "zh-hans": set(),
     "hi": set(),
