@@ -23,7 +23,7 @@ def test_switching_language_on_the_account_page(page: Page, django_user_model):
     page.get_by_role("button", name="Sign in").click()
 
     main_nav = page.get_by_role("navigation", name="Main")
-    expect(main_nav.get_by_role("link", name="Dashboard")).to_be_visible()
+    expect(main_nav.get_by_role("link", name="Dashboard", exact=True)).to_be_visible()
     page.get_by_role("link", name="Account").click()
     page.get_by_label("Language").select_option(label="Deutsch")
     page.get_by_role("button", name="Save").click()
@@ -32,7 +32,7 @@ def test_switching_language_on_the_account_page(page: Page, django_user_model):
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.get_by_role("link", name="Konto")).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("status")).to_contain_text("Gespeichert.")
-    page.get_by_role("link", name="Übersicht").click()
+    page.get_by_role("link", name="Übersicht", exact=True).click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
 
     # Signed out, the sign-in page keeps the language (the cookie the account page set)...
