@@ -190,7 +190,7 @@ def test_template_editor_previews_as_you_type(page: Page, admin):
     sign_in(page)
     page.get_by_role("link", name="Settings").click()
     page.get_by_role("navigation", name="Settings").get_by_role("link", name="Templates").click()
-    page.get_by_role("link", name=re.compile("warning template for E-mail$")).click()
+    page.get_by_role("link", name=re.compile(": warning template for E-mail$")).click()
     preview = page.locator("#preview")
     expect(preview.locator(".preview-title")).to_have_text("⚠️ Documents on Office NAS: Warning")
     frame = page.frame_locator("iframe.preview-html")

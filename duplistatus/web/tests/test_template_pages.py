@@ -38,8 +38,11 @@ def form(**changes) -> dict:
 
 def test_every_kind_is_listed_and_the_editor_starts_from_what_is_in_use(admin_client):
     html = admin_client.get("/settings/notifications/templates").content.decode()
-    for kind in ("success", "warning", "error", "fatal", "overdue", "recovered", "summary"):
-        assert f'<th scope="row">{kind}</th>' in html
+    # Each kind in words ("fatal" is "fatal error"; a German page says "Schwerer Fehler").
+    for label in ("success", "warning", "error", "fatal error", "overdue", "recovered", "summary"):
+        assert f'<th scope="row">{label}</th>' in html
+    german = admin_client.get("/settings/notifications/templates", HTTP_ACCEPT_LANGUAGE="de")
+    assert '<th scope="row">Schwerer Fehler</th>' in german.content.decode()
     assert html.count(">built-in<span") == 75  # 15 kinds × 5 channel kinds, none saved
 
     html = admin_client.get(EDITOR).content.decode()
