@@ -44,6 +44,8 @@ def application(environ, start_response):  # type: ignore[no-untyped-def]
 # (bench/ingest.py); the collect first keeps startup's garbage from being frozen with it.
 gc.collect()
 gc.freeze()
+import sys as _sys
+if os.environ.get('XSWITCH'): _sys.setswitchinterval(float(os.environ['XSWITCH']))
 
 if os.environ.get("DUPLISTATUS_INPROCESS_WORKER") == "1":
     from duplistatus.worker import start_in_background
