@@ -11,10 +11,14 @@ non-zero only when an upload that should have been stored was not (a non-200 ans
 
 The floor: bench/_floor.py, the least a Python server does to take an upload (stdlib HTTP
 server, json, one SQLite row). Sequential uploads go to it and to duplistatus in alternating
-rounds of 50, with the same client and bodies; duplistatus's rate as a fraction of the floor's
-is the ingest figure (issue 17: >= 0.25; the original duplistatus 1.4.2 reaches 0.09), which a
-busy machine moves far less than either rate. --client stdlib shows the servers' own cost
-(httpx, the default, spends ~0.5-1 ms per request in the client, which flatters the ratio).
+rounds of 50 (each begun when both servers are idle, so duplistatus's worker pass after a burst
+never runs in the floor's round), with the same client and bodies, after the same warm-up;
+duplistatus's rate as a fraction of the floor's is the ingest figure (issue 17: >= 0.25; the
+original duplistatus 1.4.2 reaches 0.09). A busy machine moves it less than either rate, but
+it does move it: other processes delay the floor's short requests proportionally more, so the
+ratio rises with the load average (bench/README.md): compare figures taken at similar loads.
+--client stdlib shows the servers' own cost (httpx, the default, spends ~0.5-1 ms per request
+in the client, which flatters the ratio).
 
 Phases
   A  warm-up, then sequential uploads (one keep-alive client, paired with the floor) and 4
@@ -458,7 +462,25 @@ def _cpu_self() -> float:
     return times.user + times.system
 
 
-def measure_sequential(server: ServeProcess, bodies: list[bytes]) -> Measurement:
+def wait_until_idle(server: ServeProcess, quiet: float = 0.1, limit: float = 3.0) -> None:
+    """Until the server has used no CPU for `quiet` seconds (at most `limit`): what uploads
+    leave behind (the worker's pass after a burst, a WAL checkpoint) is done before the
+    next round, and counted in the round that caused it."""
+    deadline = time.perf_counter() + limit
+    last = server.cpu_seconds()
+    while time.perf_counter() < deadline:
+        time.sleep(quiet)
+        now = server.cpu_seconds()
+        if now - last < 0.002:
+            return
+        last = now
+
+
+def measure_sequential(
+    server: ServeProcess, bodies: list[bytes], settle: bool = False
+) -> Measurement:
+    """`settle`: the server's CPU is read once it is idle again (see wait_until_idle); the
+    rate and latencies are the uploads' own either way."""
     latencies: list[float] = []
     failures: list[str] = []
     with _client(server.base_url) as client:
@@ -467,7 +489,10 @@ def measure_sequential(server: ServeProcess, bodies: list[bytes]) -> Measurement
         started = time.perf_counter()
         _post_all(client, bodies, latencies, failures)
         elapsed = time.perf_counter() - started
-        cpu1, mine1 = server.cpu_seconds(), _cpu_self()
+        mine1 = _cpu_self()
+        if settle:
+            wait_until_idle(server)
+        cpu1 = server.cpu_seconds()
     rounds = [sum(latencies[k : k + ROUND]) for k in range(0, len(latencies) - ROUND + 1, ROUND)]
     best = ROUND / min(rounds) if rounds else None
     return Measurement(len(bodies), elapsed, latencies, failures, cpu1 - cpu0, mine1 - mine0, best)
@@ -477,13 +502,20 @@ def measure_paired(
     server: ServeProcess, floor: ServeProcess, bodies: list[bytes]
 ) -> tuple[Measurement, Measurement]:
     """Sequential uploads to duplistatus and to the floor server in alternating rounds of
-    ROUND, the same bodies to each, so whatever else the machine does weighs on both alike."""
+    ROUND, the same bodies to each, so whatever else the machine does weighs on both alike.
+    Which server goes first alternates too, and each round starts when both are idle: the
+    worker pass that follows a burst of uploads to duplistatus must not run during the
+    floor's round (which would flatter the ratio), and is counted in duplistatus's CPU."""
     ours: list[Measurement] = []
     theirs: list[Measurement] = []
-    for k in range(0, len(bodies), ROUND):
+    for n, k in enumerate(range(0, len(bodies), ROUND)):
         chunk = bodies[k : k + ROUND]
-        ours.append(measure_sequential(server, chunk))
-        theirs.append(measure_sequential(floor, chunk))
+        if n % 2 == 0:
+            ours.append(measure_sequential(server, chunk, settle=True))
+            theirs.append(measure_sequential(floor, chunk, settle=True))
+        else:
+            theirs.append(measure_sequential(floor, chunk, settle=True))
+            ours.append(measure_sequential(server, chunk, settle=True))
     return _merged(ours), _merged(theirs)
 
 
@@ -1100,9 +1132,9 @@ def run_phase(
         return bodies
 
     warm, seq, conc = take(size["warmup"]), take(size["seq"]), take(size["conc"])
-    warm_result = measure_sequential(server, warm)
+    warm_result = measure_sequential(server, warm, settle=True)
     failures.extend(warm_result.failures)
-    measure_sequential(floor, warm)
+    measure_sequential(floor, warm, settle=True)
     loadavg = [round(x, 2) for x in os.getloadavg()]
     health, health_cpu = measure_health(server)
     sequential, floor_seq = measure_paired(server, floor, seq)

@@ -40,6 +40,10 @@ HEARTBEAT_PERIOD = timedelta(seconds=15)
 MIN_PASS_GAP_SECONDS = 0.05
 MAX_WAKE_DELAY_SECONDS = 0.2
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
+# In `serve` the first pass waits this long unless woken (an upload wakes it at once): it
+# imports and reads much that answering requests does not need, and on a restart it would
+# take the CPU from the web worker's first answers (bench/startup.py).
+IN_PROCESS_FIRST_PASS_DELAY_SECONDS = 1.0
 
 
 class Worker:
@@ -110,8 +114,12 @@ class Worker:
         return max(0.0, min(waits))
 
 
-def run_forever(stop: threading.Event | None = None, *, in_process: bool = False) -> None:
+def run_forever(
+    stop: threading.Event | None = None, *, in_process: bool = False, first_delay: float = 0.0
+) -> None:
     stop = stop or threading.Event()
+    if first_delay:
+        _wake.wait(first_delay)
     worker = Worker()
     listener = _Listener() if not in_process else None
     log.info("worker started")
@@ -190,7 +198,10 @@ class _Listener:
 
 def start_in_background() -> threading.Thread:
     thread = threading.Thread(
-        target=run_forever, kwargs={"in_process": True}, name="duplistatus-worker", daemon=True
+        target=run_forever,
+        kwargs={"in_process": True, "first_delay": IN_PROCESS_FIRST_PASS_DELAY_SECONDS},
+        name="duplistatus-worker",
+        daemon=True,
     )
     thread.start()
     return thread
