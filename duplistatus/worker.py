@@ -78,7 +78,11 @@ class Worker:
         from duplistatus.notifications import outbox, summary, watch
 
         now = clock.now()
-        done = {"queued": outbox.enqueue_events(now)}
+        # On SQLite, in line with this process's uploads (marking their events processed is a
+        # write): an upload meeting the write lock taken waits in SQLite's busy handler, which
+        # sleeps 1, 2, 5 ms… however soon the lock is free again.
+        with store.writer_lock():
+            done = {"queued": outbox.enqueue_events(now)}
         minutely = self.last_scan is None or now - self.last_scan >= SCAN_PERIOD
         if minutely:
             self.last_scan = now
