@@ -213,13 +213,13 @@ def _store(
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
 
-    raw = sqlrows.create(RawReport, upload.raw_report_fields())
+    raw_report_id = sqlrows.insert(RawReport, upload.raw_report_fields())
     run = sqlrows.create(
         BackupRun,
         {
             "job_id": job.pk,
             "server_id": server.pk,
-            "raw_report_id": raw.pk,
+            "raw_report_id": raw_report_id,
             "body_sha256": sha256,
             "received_at": now,
             "report_format": report.format,
@@ -256,7 +256,7 @@ def _store(
     if run.is_backup:
         if notify:
             # The event first: a recovery notice reads better after the run that caused it.
-            sqlrows.create(
+            sqlrows.insert(
                 Event,
                 {
                     "kind": Event.Kind.BACKUP_RESULT,

@@ -51,9 +51,11 @@ def test_created_rows_read_back_as_the_orm_would_have_stored_them():
 
     by_orm = RawReport.objects.create(**upload.raw_report_fields())
     by_rows = sqlrows.create(RawReport, upload.raw_report_fields())
-    assert by_rows.pk is not None and by_rows.pk != by_orm.pk
+    inserted = sqlrows.insert(RawReport, upload.raw_report_fields())
+    assert len({by_orm.pk, by_rows.pk, inserted}) == 3
     stored = {r.pk: fields(r) for r in RawReport.objects.all()}
     assert {**stored[by_rows.pk], "id": None} == {**stored[by_orm.pk], "id": None}
+    assert {**stored[inserted], "id": None} == {**stored[by_orm.pk], "id": None}
 
     run_orm = BackupRun.objects.create(**a_run(job, by_orm, "a" * 64))
     other_job = BackupJob.objects.create(server=server, name="Mail", created_at=NOW)
