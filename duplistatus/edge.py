@@ -11,10 +11,12 @@ request threads run Django, with the body in memory (on disk above SPOOL_BYTES) 
 in CONTENT_LENGTH, so chunked uploads are read whole too. Responses go back from the event
 loop: a client that reads slowly holds no thread either.
 
-The request threads take work from a queue and hand the result back with one
-call_soon_threadsafe: loop.run_in_executor wraps a concurrent.futures.Future in an asyncio one
-and chains the two, which cost ~0.1 ms of CPU per request (bench/ingest.py; the floor server
-spends 0.4 ms on a whole upload).
+Work goes to the request thread that became idle last, and the result comes back with one
+call_soon_threadsafe. In turn, as a shared queue (or a ThreadPoolExecutor) hands it out, each
+request met a database connection whose page cache SQLite had dropped because another
+thread's connection had written since: ~0.5 ms more CPU per upload (bench/ingest.py; the floor
+server spends 0.4 ms on a whole upload). loop.run_in_executor, besides, wraps a
+concurrent.futures.Future in an asyncio one and chains the two: ~0.1 ms more.
 
 Why not a2wsgi's or asgiref's bridges: their threads read the body through the event loop on
 demand (a slow client still holds a thread), and asgiref's gives each request a new thread,
@@ -24,6 +26,7 @@ which loses Django's persistent database connections.
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import json
 import queue
@@ -129,10 +132,7 @@ class BufferedWSGI:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
-        self.work: queue.SimpleQueue[tuple[Any, asyncio.Future[Any], Callable[..., Any], Any]]
-        self.work = queue.SimpleQueue()
-        for k in range(threads):
-            threading.Thread(target=self.request_thread, name=f"web_{k}", daemon=True).start()
+        self.threads = RequestThreads(threads)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         """granian reads a body of known length in one piece and takes the response in one
@@ -173,20 +173,8 @@ class BufferedWSGI:
         of the running loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self.work.put((loop, future, function, argument))
+        self.threads.submit((loop, future, function, argument))
         return future
-
-    def request_thread(self) -> None:
-        while True:
-            loop, future, function, argument = self.work.get()
-            try:
-                outcome = (function(argument), None)
-            except BaseException as exc:  # handed to the coroutine, which raises it
-                outcome = (None, exc)
-            try:
-                loop.call_soon_threadsafe(_settle, future, *outcome)
-            except RuntimeError:
-                pass  # the loop is closed: the server is stopping
 
     def run(self, environ: dict[str, Any]) -> tuple[Response, Iterator[bytes], list[bytes], bool]:
         """Django on one request, in a request thread: the response and its first batch."""
@@ -207,6 +195,53 @@ class BufferedWSGI:
 
     def too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"
+
+
+Job = tuple[Any, "asyncio.Future[Any]", Callable[..., Any], Any]  # loop, future, function, arg
+
+
+class RequestThreads:
+    """`count` threads running jobs; a job goes to the thread that became idle last (see the
+    module's docstring), or waits for the first to finish when all are busy."""
+
+    def __init__(self, count: int):
+        self.lock = threading.Lock()
+        self.idle: list[queue.SimpleQueue[Job]] = []  # a stack: the last to finish on top
+        self.waiting: collections.deque[Job] = collections.deque()
+        for k in range(count):
+            inbox: queue.SimpleQueue[Job] = queue.SimpleQueue()
+            self.idle.append(inbox)
+            threading.Thread(target=self.run, args=(inbox,), name=f"web_{k}", daemon=True).start()
+
+    def submit(self, job: Job) -> None:
+        with self.lock:
+            if not self.idle:
+                self.waiting.append(job)
+                return
+            inbox = self.idle.pop()
+        inbox.put(job)
+
+    def run(self, inbox: queue.SimpleQueue[Job]) -> None:
+        while True:
+            job: Job | None = inbox.get()
+            while job is not None:
+                self.work(job)
+                with self.lock:  # the next waiting job, or back on the idle stack
+                    job = self.waiting.popleft() if self.waiting else None
+                    if job is None:
+                        self.idle.append(inbox)
+
+    @staticmethod
+    def work(job: Job) -> None:
+        loop, future, function, argument = job
+        try:
+            outcome = (function(argument), None)
+        except BaseException as exc:  # handed to the coroutine, which raises it
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(_settle, future, *outcome)
+        except RuntimeError:
+            pass  # the loop is closed: the server is stopping
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
