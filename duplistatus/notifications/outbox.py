@@ -32,6 +32,7 @@ from django.db.models import Count, F, Q
 
 from duplistatus import clock, crypto, wakeup
 from duplistatus.backups.models import Event, MonitoringDefaults
+from duplistatus.ingest.store import writer_lock
 from duplistatus.monitoring import monitor
 from duplistatus.monitoring.schedule import Schedule
 
@@ -77,7 +78,10 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
     if not enabled.exists():  # a fifth of the cost of reading them (bench/ingest.py)
         # Nothing can be routed anywhere, so the events are only marked processed. This runs
         # after every burst of uploads, beside the uploads themselves (bench/ingest.py).
-        Event.objects.filter(pk__in=ids, processed_at=None).update(processed_at=now)
+        # In line with this process's uploads on SQLite, rather than meeting them in SQLite's
+        # busy handler (which sleeps 1, 2, 5 ms... however soon the lock is free again).
+        with writer_lock():
+            Event.objects.filter(pk__in=ids, processed_at=None).update(processed_at=now)
         return 0
     channels = list(enabled)
     groups = {g.pk: g for g in DeviceGroup.objects.all()}
@@ -85,7 +89,7 @@ def enqueue_events(now: datetime | None = None, *, limit: int = 200) -> int:
     per_job: dict[int, tuple[Schedule, rules.Rules]] = {}  # resolved once per pass
     written = 0
     for start in range(0, len(ids), ENQUEUE_BATCH):
-        with transaction.atomic():
+        with writer_lock(), transaction.atomic():
             events = list(
                 Event.objects.filter(pk__in=ids[start : start + ENQUEUE_BATCH], processed_at=None)
                 .select_related("job__server", "run")
