@@ -42,9 +42,13 @@ def redact(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
-    """Rewrites the record's message (and traceback) with secrets replaced."""
+    """Rewrites the record's message (and traceback) with secrets replaced. Each handler
+    (console, file) runs it; the second finds the record done (every upload logs a line)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "redacted", False):
+            return True
+        record.redacted = True
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: log what we have, still redacted

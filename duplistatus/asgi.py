@@ -1,6 +1,5 @@
-"""What `serve`'s web workers run (granian's RSGI interface, see cli.serve; the same object
-answers ASGI too): first what must be true before serving (duplistatus.startup), then Django
-behind duplistatus.edge."""
+"""What `serve`'s web workers load (granian's RSGI interface, see cli.serve): first what must be
+true before serving (duplistatus.startup), then Django behind duplistatus.edge."""
 
 import os
 

@@ -1,15 +1,22 @@
-"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's RSGI interface (or any ASGI
-server), handed only complete requests.
+"""The HTTP edge of `serve`: Django (a WSGI app) behind granian's RSGI interface, handed only
+complete requests.
 
 Under granian's WSGI interface a request thread read the body from the network itself, so four
 clients dripping a body one byte a second took all four threads and the whole service (pages,
 API, /api/health, every Duplicati report) waited as long as they dripped. Here the event loop
 reads each body, which costs a slow client a coroutine, not a thread, and within a deadline
 (408 after it) and a size bound (413 above DUPLISTATUS_MAX_UPLOAD_BYTES, whether announced by
-Content-Length or found while reading a chunked body). Only then does a thread of a fixed pool
-run Django, with the body in memory (on disk above SPOOL_BYTES) and its length in
-CONTENT_LENGTH, so chunked uploads are read whole too. Responses go back from the event loop:
-a client that reads slowly holds no thread either.
+Content-Length or found while reading a chunked body). Only then does one of a fixed set of
+request threads run Django, with the body in memory (on disk above SPOOL_BYTES) and its length
+in CONTENT_LENGTH, so chunked uploads are read whole too. Responses go back from the event
+loop: a client that reads slowly holds no thread either.
+
+Work goes to the request thread that became idle last, and the result comes back with one
+call_soon_threadsafe. In turn, as a shared queue (or a ThreadPoolExecutor) hands it out, each
+request met a database connection whose page cache SQLite had dropped because another
+thread's connection had written since: ~0.5 ms more CPU per upload (bench/ingest.py; the floor
+server spends 0.4 ms on a whole upload). loop.run_in_executor, besides, wraps a
+concurrent.futures.Future in an asyncio one and chains the two: ~0.1 ms more.
 
 Why not a2wsgi's or asgiref's bridges: their threads read the body through the event loop on
 demand (a slow client still holds a thread), and asgiref's gives each request a new thread,
@@ -19,21 +26,19 @@ which loses Django's persistent database connections.
 from __future__ import annotations
 
 import asyncio
+import collections
 import io
 import json
+import queue
 import sys
 import tempfile
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from granian.rsgi import ProtocolClosed as RSGIProtocolClosed
 from granian.rsgi import ProtocolError as RSGIProtocolError
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 WSGIApp = Callable[..., Iterable[bytes]]
 
 SPOOL_BYTES = 256 * 1024  # a body above this waits on disk, not in memory
@@ -44,77 +49,8 @@ class BodyTooLarge(Exception):
     pass
 
 
-class ClientGone(Exception):
-    pass
-
-
-async def read_body(receive: Receive, limit: int) -> IO[bytes]:
-    """The whole request body, at most `limit` bytes."""
-    message = await receive()
-    if message["type"] == "http.disconnect":
-        raise ClientGone
-    first = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual report: one message
-        if len(first) > limit:
-            raise BodyTooLarge
-        return io.BytesIO(first)
-    body: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
-    size = len(first)
-    body.write(first)
-    while message.get("more_body", False):
-        if size > limit:
-            raise BodyTooLarge
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        body.write(chunk)
-    if size > limit:
-        raise BodyTooLarge
-    body.seek(0)
-    return body
-
-
-def build_environ(scope: Scope, body: IO[bytes], length: int) -> dict[str, Any]:
-    """The WSGI environ (PEP 3333) of an ASGI HTTP scope whose body has been read."""
-    root_path = scope.get("root_path", "")
-    path = scope["path"]
-    if root_path and path.startswith(root_path):
-        path = path[len(root_path) :]
-    server = scope.get("server") or ("localhost", 80)
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": root_path.encode().decode("latin-1"),
-        "PATH_INFO": path.encode().decode("latin-1"),
-        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
-        "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1] or 80),
-        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
-        "CONTENT_LENGTH": str(length),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client[0], str(client[1])
-    for raw_name, raw_value in scope.get("headers", []):
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
-        value = raw_value.decode("latin-1")
-        if name == "CONTENT_LENGTH":
-            continue  # the length of what was read, set above
-        key = "CONTENT_TYPE" if name == "CONTENT_TYPE" else "HTTP_" + name
-        environ[key] = f"{environ[key]},{value}" if key in environ else value
-    return environ
-
-
 def build_rsgi_environ(scope: Any, body: IO[bytes], length: int) -> dict[str, Any]:
-    """The WSGI environ of a granian RSGI scope whose body has been read (as build_environ)."""
+    """The WSGI environ (PEP 3333) of a granian RSGI scope whose body has been read."""
     server_host, _, server_port = scope.server.rpartition(":")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": scope.method,
@@ -168,14 +104,12 @@ class Response:
 
     def __init__(self) -> None:
         self.status = 500
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.str_headers: list[tuple[str, str]] = []  # as the app gave them (for RSGI)
+        self.headers: list[tuple[str, str]] = []
         self.written: list[bytes] = []  # through the legacy write() callable
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None):
         self.status = int(status.split(" ", 1)[0])
-        self.str_headers = headers
-        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        self.headers = headers
         return self.written.append
 
 
@@ -192,120 +126,131 @@ def next_batch(chunks: Iterator[bytes]) -> tuple[list[bytes], bool]:
 
 
 class BufferedWSGI:
-    """ASGI app running `app` (WSGI) in `threads` threads on complete requests."""
+    """RSGI app running `app` (WSGI) in `threads` request threads on complete requests."""
 
     def __init__(self, app: WSGIApp, threads: int, max_body_bytes: int, body_timeout: float):
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="web")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # no websockets or lifespan here (granian's ASGINL)
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            return await self.error(send, 413, self.too_large())
-        try:
-            async with asyncio.timeout(self.body_timeout):
-                body = await read_body(receive, self.max_body_bytes)
-        except TimeoutError:
-            return await self.error(
-                send, 408, f"request body not received within {self.body_timeout:g} s"
-            )
-        except BodyTooLarge:
-            return await self.error(send, 413, self.too_large())
-        except ClientGone:
-            return
-        length = body.seek(0, io.SEEK_END)
-        body.seek(0)
-        environ = build_environ(scope, body, length)
-        loop = asyncio.get_running_loop()
-        try:
-            response, chunks, batch, done = await loop.run_in_executor(
-                self.executor, self.run, environ
-            )
-        finally:
-            body.close()
-        await send(
-            {"type": "http.response.start", "status": response.status, "headers": response.headers}
-        )
-        while not done:
-            # A large response (a static file): the rest in batches, read in a thread.
-            for chunk in batch:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            batch, done = await loop.run_in_executor(self.executor, next_batch, chunks)
-        # The usual response, or the last batch, in one message.
-        await send({"type": "http.response.body", "body": b"".join(batch), "more_body": False})
+        self.threads = RequestThreads(threads)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
-        """The same under granian's RSGI interface, which `serve` uses: granian reads a body
-        of known length in one piece and takes the response in one call, without ASGI's
-        message dicts (bench/ingest.py: less CPU per request)."""
+        """granian reads a body of known length in one piece and takes the response in one
+        call (bench/ingest.py: less CPU per request than ASGI's message dicts)."""
         if scope.proto != "http":
             return
         declared = _declared_length(scope.headers.get("content-length"))
         if declared is not None and declared > self.max_body_bytes:
-            return self.rsgi_error(proto, 413, self.too_large())
+            return self.error(proto, 413, self.too_large())
         try:
             async with asyncio.timeout(self.body_timeout):
                 body = await read_rsgi_body(proto, declared, self.max_body_bytes)
         except TimeoutError:
-            return self.rsgi_error(
+            return self.error(
                 proto, 408, f"request body not received within {self.body_timeout:g} s"
             )
         except BodyTooLarge:
-            return self.rsgi_error(proto, 413, self.too_large())
+            return self.error(proto, 413, self.too_large())
         except (RSGIProtocolClosed, RSGIProtocolError):
             return  # the client went away
         length = body.seek(0, io.SEEK_END)
         body.seek(0)
         environ = build_rsgi_environ(scope, body, length)
-        loop = asyncio.get_running_loop()
-        try:
-            response, chunks, batch, done = await loop.run_in_executor(
-                self.executor, self.run, environ
-            )
-        finally:
-            body.close()
+        response, chunks, batch, done = await self.in_thread(self.run, environ)
         if done:  # the usual response, in one piece
-            proto.response_bytes(response.status, response.str_headers, b"".join(batch))
+            proto.response_bytes(response.status, response.headers, b"".join(batch))
             return
-        transport = proto.response_stream(response.status, response.str_headers)
+        transport = proto.response_stream(response.status, response.headers)
         while True:
             for chunk in batch:
                 await transport.send_bytes(chunk)
             if done:
                 return
-            batch, done = await loop.run_in_executor(self.executor, next_batch, chunks)
+            batch, done = await self.in_thread(next_batch, chunks)
+
+    def in_thread[T](self, function: Callable[..., T], argument: Any) -> asyncio.Future[T]:
+        """`function(argument)` in a request thread; its result (or exception) as a future
+        of the running loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self.threads.submit((loop, future, function, argument))
+        return future
+
+    def run(self, environ: dict[str, Any]) -> tuple[Response, Iterator[bytes], list[bytes], bool]:
+        """Django on one request, in a request thread: the response and its first batch."""
+        try:
+            response = Response()
+            iterable = self.app(environ, response.start_response)
+            chunks = _closing_iter(iterable)
+            batch, done = next_batch(chunks)
+            return response, chunks, response.written + batch, done
+        finally:
+            environ["wsgi.input"].close()
 
     @staticmethod
-    def rsgi_error(proto: Any, status: int, message: str) -> None:
+    def error(proto: Any, status: int, message: str) -> None:
         body = json.dumps({"error": message}).encode()
         headers = [("content-type", "application/json"), ("connection", "close")]
         proto.response_bytes(status, headers, body)
 
-    def run(self, environ: dict[str, Any]) -> tuple[Response, Iterator[bytes], list[bytes], bool]:
-        """Django on one request, in a request thread: the response and its first batch."""
-        response = Response()
-        iterable = self.app(environ, response.start_response)
-        chunks = _closing_iter(iterable)
-        batch, done = next_batch(chunks)
-        return response, chunks, response.written + batch, done
-
     def too_large(self) -> str:
         return f"request body too large: the limit is {self.max_body_bytes} bytes"
 
+
+Job = tuple[Any, "asyncio.Future[Any]", Callable[..., Any], Any]  # loop, future, function, arg
+
+
+class RequestThreads:
+    """`count` threads running jobs; a job goes to the thread that became idle last (see the
+    module's docstring), or waits for the first to finish when all are busy."""
+
+    def __init__(self, count: int):
+        self.lock = threading.Lock()
+        self.idle: list[queue.SimpleQueue[Job]] = []  # a stack: the last to finish on top
+        self.waiting: collections.deque[Job] = collections.deque()
+        for k in range(count):
+            inbox: queue.SimpleQueue[Job] = queue.SimpleQueue()
+            self.idle.append(inbox)
+            threading.Thread(target=self.run, args=(inbox,), name=f"web_{k}", daemon=True).start()
+
+    def submit(self, job: Job) -> None:
+        with self.lock:
+            if not self.idle:
+                self.waiting.append(job)
+                return
+            inbox = self.idle.pop()
+        inbox.put(job)
+
+    def run(self, inbox: queue.SimpleQueue[Job]) -> None:
+        while True:
+            job: Job | None = inbox.get()
+            while job is not None:
+                self.work(job)
+                with self.lock:  # the next waiting job, or back on the idle stack
+                    job = self.waiting.popleft() if self.waiting else None
+                    if job is None:
+                        self.idle.append(inbox)
+
     @staticmethod
-    async def error(send: Send, status: int, message: str) -> None:
-        body = json.dumps({"error": message}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    def work(job: Job) -> None:
+        loop, future, function, argument = job
+        try:
+            outcome = (function(argument), None)
+        except BaseException as exc:  # handed to the coroutine, which raises it
+            outcome = (None, exc)
+        try:
+            loop.call_soon_threadsafe(_settle, future, *outcome)
+        except RuntimeError:
+            pass  # the loop is closed: the server is stopping
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():
+        return  # the request was given up (the server is stopping)
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _declared_length(value: str | None) -> int | None:
@@ -313,16 +258,6 @@ def _declared_length(value: str | None) -> int | None:
         return None if value is None else int(value)
     except ValueError:
         return None
-
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
 
 
 def _closing_iter(iterable: Iterable[bytes]) -> Iterator[bytes]:

@@ -85,22 +85,52 @@ def wait_for_database(timeout: float | None = None, echo: Echo = print) -> None:
 
 
 def migrations_pending() -> bool:
+    """Whether a migration is not applied yet. Cheap when none is, which is every restart:
+    when every migration file on disk is recorded as applied (one query, a directory listing
+    per app) nothing is pending; only otherwise is Django's migration graph loaded (it
+    imports every migration) to tell for sure."""
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
+    if _every_migration_recorded():
+        return False
     executor = MigrationExecutor(connection)
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
+def _every_migration_recorded() -> bool:
+    """Every migration module found as Django's loader finds them (MigrationLoader.load_disk)
+    has its row in django_migrations. False is "maybe not" (a squashed migration is recorded
+    only once migrate has seen its replaced ones applied)."""
+    import importlib
+    import pkgutil
+
+    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.recorder import MigrationRecorder
+
+    applied = MigrationRecorder(connection).applied_migrations()
+    for app in apps.get_app_configs():
+        module_name, _ = MigrationLoader.migrations_module(app.label)
+        if module_name is None:
+            continue
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue  # an app without migrations
+        for _, name, is_package in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            if not is_package and name[0] not in "_~" and (app.label, name) not in applied:
+                return False
+    return True
 
 
 def migrate_if_pending(verbosity: int = 0) -> bool:
     """Apply migrations only when some are not applied yet (migrate itself, even with
     nothing to do, runs every app's post-migrate hooks). Returns whether it migrated."""
     from django.core.management import call_command
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
 
-    executor = MigrationExecutor(connection)
-    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+    if not migrations_pending():
         return False
     call_command("migrate", interactive=False, verbosity=verbosity)
     return True
@@ -133,9 +163,12 @@ def prepare(verbosity: int = 0, echo: Echo = print) -> int:
             echo(f"Compiled {mo}")
     wait_for_database(echo=echo)
     with setup_lock():
-        migrate_if_pending(verbosity)
+        # Said only when done: it is why a start took seconds (a restart does neither).
+        if migrate_if_pending(verbosity):
+            echo("Applied the database migrations.")
         assets.install(echo)
-        assets.collect_if_changed(verbosity)
+        if assets.collect_if_changed(verbosity):
+            echo("Collected the static files (new, or changed since they were last collected).")
         try:
             create_first_admin(echo)
         except PolicyError as exc:

@@ -40,7 +40,15 @@ HEARTBEAT_PERIOD = timedelta(seconds=15)
 # whose target is a p50 under 300 ms).
 MIN_PASS_GAP_SECONDS = 0.05
 MAX_WAKE_DELAY_SECONDS = 0.2
+# On SQLite the WAL is copied into the database file once uploads pause, not between them: in
+# a steady stream the checkpoint made the upload it ran beside take twice as long, every
+# 0.2 s (bench/ingest.py p99). It is copied anyway once it has grown past this.
+WAL_BACKLOG_BYTES = 16 * 1024 * 1024
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)
+# In `serve` the first pass waits this long unless woken (an upload wakes it at once): it
+# imports and reads much that answering requests does not need, and on a restart it would
+# take the CPU from the web worker's first answers (bench/startup.py).
+IN_PROCESS_FIRST_PASS_DELAY_SECONDS = 1.0
 
 
 class Worker:
@@ -139,16 +147,21 @@ class Worker:
         return max(0.0, min(waits))
 
 
-def run_forever(stop: threading.Event | None = None, *, in_process: bool = False) -> None:
+def run_forever(
+    stop: threading.Event | None = None, *, in_process: bool = False, first_delay: float = 0.0
+) -> None:
     stop = stop or threading.Event()
+    if first_delay:
+        _wake.wait(first_delay)
     worker = Worker()
     listener = _Listener() if not in_process else None
     log.info("worker started")
+    paused = True  # no uploads are coming in (as far as the last wake-ups tell)
     while not stop.is_set():
         close_old_connections()
         try:
             done = worker.run_pass()
-            if connection.vendor == "sqlite":
+            if connection.vendor == "sqlite" and (paused or _wal_bytes() > WAL_BACKLOG_BYTES):
                 # Copies what the uploads wrote to the WAL into the database file, here
                 # rather than in an upload's commit (see settings: wal_autocheckpoint).
                 # PASSIVE neither waits for nor blocks writers.
@@ -170,21 +183,29 @@ def run_forever(stop: threading.Event | None = None, *, in_process: bool = False
             listener.wait(timeout)
         else:
             _wake.wait(timeout)
-            _settle(stop)
+            paused = _settle(stop)
     log.info("worker stopped")
 
 
-def _settle(stop: threading.Event) -> None:
+def _settle(stop: threading.Event) -> bool:
     """After a wake-up: wait until wake-ups stop coming for MIN_PASS_GAP_SECONDS, at most
-    MAX_WAKE_DELAY_SECONDS, so that a burst makes one pass."""
+    MAX_WAKE_DELAY_SECONDS, so that a burst makes one pass. Whether they stopped (or the
+    wait is over for another reason), rather than kept coming."""
     deadline = time.monotonic() + MAX_WAKE_DELAY_SECONDS
     while True:
         _wake.clear()
         if stop.wait(MIN_PASS_GAP_SECONDS) or not _wake.is_set():
-            return
+            return True
         if time.monotonic() >= deadline:
             _wake.clear()
-            return
+            return False
+
+
+def _wal_bytes() -> int:
+    try:
+        return os.path.getsize(f"{connection.settings_dict['NAME']}-wal")
+    except OSError:
+        return 0
 
 
 class _Listener:
@@ -218,7 +239,10 @@ class _Listener:
 
 def start_in_background() -> threading.Thread:
     thread = threading.Thread(
-        target=run_forever, kwargs={"in_process": True}, name="duplistatus-worker", daemon=True
+        target=run_forever,
+        kwargs={"in_process": True, "first_delay": IN_PROCESS_FIRST_PASS_DELAY_SECONDS},
+        name="duplistatus-worker",
+        daemon=True,
     )
     thread.start()
     return thread

@@ -30,9 +30,7 @@ import ssl
 import time
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 DEFAULT_PORT = 8200
 # Duplicati clamps log pages to 10…500 entries.
@@ -40,7 +38,11 @@ MAX_PAGE_SIZE = 500
 # A log page of 500 results with their 20 messages each is a few MB; this bounds a hostile
 # or broken server.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-DEFAULT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+if TYPE_CHECKING:
+    import httpx  # imported where used: at import time it cost every start of `serve`
+
+DEFAULT_TIMEOUT_SECONDS = 10.0  # to connect, to send, to wait for a pooled connection
+DEFAULT_READ_TIMEOUT_SECONDS = 60.0  # between two pieces of an answer
 # The read timeout is per chunk: a server trickling bytes would never hit it. This bounds a
 # whole request.
 REQUEST_DEADLINE_SECONDS = 300.0
@@ -96,6 +98,8 @@ def normalize_fingerprint(text: str) -> str:
 
 def candidate_urls(address: str) -> list[str]:
     """The base URLs to try for what the user typed: `host`, `host:port` or a URL."""
+    import httpx
+
     text = address.strip().rstrip("/")
     if not text:
         raise CollectError("bad_address", "Enter the Duplicati server's address.")
@@ -178,7 +182,7 @@ class DuplicatiClient:
         password: str,
         *,
         pinned_pem: str = "",
-        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,  # every phase; None: the defaults above
         ca_file: str | None = None,
         deadline: float = REQUEST_DEADLINE_SECONDS,
     ) -> None:
@@ -186,7 +190,7 @@ class DuplicatiClient:
         self.deadline = deadline
         self._password = password
         self.pinned_pem = pinned_pem
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.timeout = timeout
         self.ca_file = ca_file
         self.base_url = ""
         self.generation = ""  # "2.1+" or "legacy"
@@ -217,6 +221,8 @@ class DuplicatiClient:
 
     def connect(self) -> None:
         """Find the scheme and generation, and log in. Raises CollectError."""
+        import httpx
+
         urls = candidate_urls(self.address)
         if self.pinned_pem:
             # A pinned certificate means TLS, always: never try the address in clear text.
@@ -228,7 +234,9 @@ class DuplicatiClient:
             self._http = httpx.Client(
                 base_url=url,
                 verify=self._verify() if url.startswith("https://") else True,
-                timeout=self.timeout,
+                timeout=httpx.Timeout(self.timeout)
+                if self.timeout is not None
+                else httpx.Timeout(DEFAULT_TIMEOUT_SECONDS, read=DEFAULT_READ_TIMEOUT_SECONDS),
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
             )
@@ -306,6 +314,8 @@ class DuplicatiClient:
 
     def _send(self, method: str, path: str, *, xsrf: bool = False, **kwargs: Any) -> Answer:
         """One request, its body read up to MAX_RESPONSE_BYTES; network trouble → CollectError."""
+        import httpx
+
         assert self._http is not None
         headers = dict(kwargs.pop("headers", None) or {})
         if xsrf:
@@ -336,6 +346,8 @@ class DuplicatiClient:
             raise self._transport_error(exc) from None
 
     def _transport_error(self, exc: httpx.TransportError) -> CollectError:
+        import httpx
+
         if self.base_url.startswith("https://") and _is_verify_error(exc):
             presented = ""
             try:

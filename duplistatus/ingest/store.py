@@ -6,6 +6,7 @@ notifications happen later, in the worker, from the event row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import threading
@@ -54,23 +55,30 @@ class Upload:
     remote_addr: str
     received_at: datetime
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.body).hexdigest()
 
     def raw_report(self, parse_error: str = "", keep_bytes: int | None = None) -> RawReport:
-        """The row that keeps this body: all of it, or its first `keep_bytes`; `size` and
-        `sha256` always describe the whole body. Text is cleaned of what no column holds."""
-        return RawReport(
-            received_at=self.received_at,
-            content_type=clean_text(self.content_type)[:200],
-            query_string=clean_text(self.query_string)[:MAX_QUERY_CHARS],
-            remote_addr=clean_text(self.remote_addr)[:100],
-            size=len(self.body),
-            sha256=self.sha256,
-            body_zstd=_compress(self.body if keep_bytes is None else self.body[:keep_bytes]),
-            parse_error=clean_text(parse_error)[:2000],
-        )
+        """The row that keeps this body (see raw_report_fields)."""
+        return RawReport(**self.raw_report_fields(parse_error, keep_bytes))
+
+    def raw_report_fields(
+        self, parse_error: str = "", keep_bytes: int | None = None
+    ) -> dict[str, object]:
+        """The columns of the row that keeps this body: all of it, or its first `keep_bytes`;
+        `size` and `sha256` always describe the whole body. Text is cleaned of what no
+        column holds."""
+        return {
+            "received_at": self.received_at,
+            "content_type": clean_text(self.content_type)[:200],
+            "query_string": clean_text(self.query_string)[:MAX_QUERY_CHARS],
+            "remote_addr": clean_text(self.remote_addr)[:100],
+            "size": len(self.body),
+            "sha256": self.sha256,
+            "body_zstd": _compress(self.body if keep_bytes is None else self.body[:keep_bytes]),
+            "parse_error": clean_text(parse_error)[:2000],
+        }
 
 
 MAX_QUERY_CHARS = 4000
@@ -205,53 +213,58 @@ def _store(
     if identity.backup_id and job.backup_id != identity.backup_id:
         job_changes["backup_id"] = identity.backup_id
 
-    raw = sqlrows.insert(upload.raw_report())
-    run = BackupRun(
-        job=job,
-        server=server,
-        raw_report=raw,
-        body_sha256=sha256,
-        received_at=now,
-        report_format=report.format,
-        operation=report.operation,
-        status=report.status,
-        parsed_result=report.parsed_result,
-        interrupted=report.interrupted,
-        partial_backup=report.partial_backup,
-        dryrun=report.dryrun,
-        version=report.version,
-        begin_time=report.begin_time,
-        begin_time_estimated=report.begin_time_estimated,
-        end_time=report.end_time,
-        duration_seconds=report.duration_seconds,
-        messages_count=report.messages_count,
-        warnings_count=report.warnings_count,
-        errors_count=report.errors_count,
-        backup_list_count=report.backup_list_count,
-        last_backup_date=report.last_backup_date,
-        data=report.data,
-        extra=report.extra,
-        log_lines=report.log_lines,
-        messages=report.messages,
-        warnings=report.warnings,
-        errors=report.errors,
-        exception=report.exception,
-        available_versions=report.available_versions,
-        next_scheduled_run=report.next_scheduled_run,
-        **report.stats,
+    raw_report_id = sqlrows.insert(RawReport, upload.raw_report_fields())
+    run = sqlrows.create(
+        BackupRun,
+        {
+            "job_id": job.pk,
+            "server_id": server.pk,
+            "raw_report_id": raw_report_id,
+            "body_sha256": sha256,
+            "received_at": now,
+            "report_format": report.format,
+            "operation": report.operation,
+            "status": report.status,
+            "parsed_result": report.parsed_result,
+            "interrupted": report.interrupted,
+            "partial_backup": report.partial_backup,
+            "dryrun": report.dryrun,
+            "version": report.version,
+            "begin_time": report.begin_time,
+            "begin_time_estimated": report.begin_time_estimated,
+            "end_time": report.end_time,
+            "duration_seconds": report.duration_seconds,
+            "messages_count": report.messages_count,
+            "warnings_count": report.warnings_count,
+            "errors_count": report.errors_count,
+            "backup_list_count": report.backup_list_count,
+            "last_backup_date": report.last_backup_date,
+            "data": report.data,
+            "extra": report.extra,
+            "log_lines": report.log_lines,
+            "messages": report.messages,
+            "warnings": report.warnings,
+            "errors": report.errors,
+            "exception": report.exception,
+            "available_versions": report.available_versions,
+            "next_scheduled_run": report.next_scheduled_run,
+            **report.stats,
+        },
     )
-    sqlrows.insert(run)
+    _RUN_JOB.set_cached_value(run, job)
+    _RUN_SERVER.set_cached_value(run, server)
     if run.is_backup:
         if notify:
             # The event first: a recovery notice reads better after the run that caused it.
             sqlrows.insert(
-                Event(
-                    kind=Event.Kind.BACKUP_RESULT,
-                    job=job,
-                    run=run,
-                    created_at=now,
-                    details={"status": run.status, "server_id": server.pk},
-                )
+                Event,
+                {
+                    "kind": Event.Kind.BACKUP_RESULT,
+                    "job_id": job.pk,
+                    "run_id": run.pk,
+                    "created_at": now,
+                    "details": {"status": run.status, "server_id": server.pk},
+                },
             )
         job_changes.update(_job_changes(job, run, now))
         wakeup.wake_on_commit()  # notifications go out promptly, after the response
@@ -262,32 +275,43 @@ def _store(
     return run
 
 
+# run.job and run.server, set as BackupRun(job=job, server=server) would have set them.
+_RUN_JOB = BackupRun._meta.get_field("job")
+_RUN_SERVER = BackupRun._meta.get_field("server")
+
+
 def _touch_server(identity: Identity, now: datetime) -> Server:
     """The server, its `last_seen_at` (and name) brought up to date: one UPDATE … RETURNING
     for a server we know, which is nearly every upload (SQLite and PostgreSQL both have it).
 
-    A derived name ("addr:…") never overwrites one the server told us itself."""
+    The name is set only when it changed: naming an indexed column in an UPDATE rewrites its
+    index entry even to the same value (on SQLite a page more per upload). A derived name
+    ("addr:…") never overwrites one the server told us itself."""
     q = connection.ops.quote_name
     seen = Server._meta.get_field("last_seen_at").get_db_prep_save(now, connection)
-    sets, params = [f"{q('last_seen_at')} = %s"], [seen]
-    if identity.source != "address":
-        sets.append(f"{q('name')} = %s")
-        params.append(identity.server_name)
     update = (
-        f"UPDATE {q(Server._meta.db_table)} SET {', '.join(sets)} WHERE {q('key')} = %s "
-        f"RETURNING {sqlrows.columns(Server)}"
+        f"UPDATE {q(Server._meta.db_table)} SET {q('last_seen_at')} = %s "
+        f"WHERE {q('key')} = %s RETURNING {sqlrows.columns(Server)}"
     )
-    params.append(identity.server_key)
-    if updated := sqlrows.fetch_one(Server, update, params):
-        return updated
-    try:
-        with transaction.atomic():
-            return Server.objects.create(
-                key=identity.server_key, name=identity.server_name, created_at=now, last_seen_at=now
-            )
-    except IntegrityError:
-        # Another process stored its first report at the same moment; it is there now.
-        return sqlrows.fetch_one(Server, update, params)  # type: ignore[return-value]
+    params = [seen, identity.server_key]
+    server = sqlrows.fetch_one(Server, update, params)
+    if server is None:
+        try:
+            with transaction.atomic():
+                return Server.objects.create(
+                    key=identity.server_key,
+                    name=identity.server_name,
+                    created_at=now,
+                    last_seen_at=now,
+                )
+        except IntegrityError:
+            # Another process stored its first report at the same moment; it is there now.
+            server = sqlrows.fetch_one(Server, update, params)
+            assert server is not None
+    if identity.source != "address" and server.name != identity.server_name:
+        sqlrows.update(Server, server.pk, {"name": identity.server_name})
+        server.name = identity.server_name
+    return server
 
 
 def _locked_job(server: Server, identity: Identity, now: datetime) -> BackupJob:
@@ -327,9 +351,14 @@ def _job_changes(job: BackupJob, run: BackupRun, now: datetime) -> dict[str, obj
     changes: dict[str, object] = {
         "run_count": job.run_count + 1,
         "bytes_uploaded_total": job.bytes_uploaded_total + run.bytes_uploaded,
-        "needs_learning": True,
-        "needs_anomaly_check": True,
     }
+    # Set only when not set already (the job's row is locked, so as read is as stored): each
+    # is in a partial index, whose entry an UPDATE naming the column rewrites even to the
+    # same value (on SQLite two pages more per upload).
+    if not job.needs_learning:
+        changes["needs_learning"] = True
+    if not job.needs_anomaly_check:
+        changes["needs_anomaly_check"] = True
     if job.last_run_at is None or run.begin_time >= job.last_run_at:
         failed = run.status in FAILED_STATUSES
         changes.update(

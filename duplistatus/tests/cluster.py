@@ -128,7 +128,8 @@ class Result:
             f"{self.repeats}, receiver requests {self.receiver_requests} "
             f"({self.receiver_failed} answered 503); "
             f"delivery latency p50 {statistics.median(lat) if lat else float('nan'):.2f} s, "
-            f"p95 {self.percentile(95):.2f} s, max {max(lat) if lat else float('nan'):.2f} s; "
+            f"p95 {self.percentile(95):.2f} s, p99 {self.percentile(99):.2f} s, "
+            f"max {max(lat) if lat else float('nan'):.2f} s; "
             f"queue drained {self.drain_seconds:.1f} s after the last upload"
         )
 

@@ -4,6 +4,8 @@ migrate when a migration is pending (each took seconds on every start)."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,32 @@ def test_migrations_run_only_when_pending():
         assert startup.migrate_if_pending() is False
     finally:
         call_command("migrate", verbosity=0)
+
+
+@pytest.mark.timeout(300)
+def test_a_restart_answers_without_migrating_or_collecting(tmp_path):
+    """`serve` on a fresh data dir migrates and collects the static files; stopped and started
+    again on that data dir it does neither before it answers. (How long it takes is printed
+    here and measured in bench/startup.py: a timed assertion fails on a busy machine.)"""
+    from duplistatus.tests.test_serve import Serve
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DUPLISTATUS_")}
+    env.pop("DATABASE_URL", None)  # SQLite in the data dir: the data dir is what is kept
+    env["DUPLISTATUS_DATA_DIR"] = str(tmp_path / "data")
+    env["DUPLISTATUS_ADMIN_PASSWORD"] = "startup tests 12345"
+    did_work = ("Applied the database migrations.", "Collected the static files")
+
+    first = Serve(env)
+    first.wait_healthy(timeout=240)
+    first.stop()
+    said = first.output()
+    assert all(line in said for line in did_work), said
+
+    started = time.monotonic()
+    restart = Serve(env)
+    restart.wait_healthy()
+    answered = time.monotonic() - started
+    restart.stop()
+    said = restart.output()
+    assert not any(line in said for line in did_work), said
+    print(f"restart answered /api/health after {answered:.2f} s")

@@ -23,7 +23,8 @@ def fields(instance) -> dict:
     return {f.attname: getattr(instance, f.attname) for f in type(instance)._meta.concrete_fields}
 
 
-def a_run(job: BackupJob, raw: RawReport, sha: str) -> BackupRun:
+def a_run(job: BackupJob, raw: RawReport, sha: str) -> dict:
+    """A run's fields (attribute names), as ingest stores them."""
     body = V21.read_bytes()
     report = parse_body(body, "application/json", received_at=NOW)
     copied = [
@@ -31,40 +32,48 @@ def a_run(job: BackupJob, raw: RawReport, sha: str) -> BackupRun:
         for f in BackupRun._meta.concrete_fields
         if not f.primary_key and hasattr(report, f.attname)
     ]
-    return BackupRun(
+    return {
         **{name: getattr(report, name) for name in copied},
         **report.stats,
-        job=job,
-        server=job.server,
-        raw_report=raw,
-        body_sha256=sha,
-        received_at=NOW,
-        report_format=report.format,
-    )
+        "job_id": job.pk,
+        "server_id": job.server_id,
+        "raw_report_id": raw.pk,
+        "body_sha256": sha,
+        "received_at": NOW,
+        "report_format": report.format,
+    }
 
 
-def test_inserted_rows_read_back_as_the_orm_would_have_stored_them():
+def test_created_rows_read_back_as_the_orm_would_have_stored_them():
     server = Server.objects.create(key="m1", name="nas", created_at=NOW, last_seen_at=NOW)
     job = BackupJob.objects.create(server=server, name="Photos", created_at=NOW)
     upload = Upload(V21.read_bytes(), "application/json", "a=1", "192.0.2.7", NOW)
 
-    by_orm = upload.raw_report()
-    by_orm.save()
-    by_rows = sqlrows.insert(upload.raw_report())
-    assert by_rows.pk is not None and by_rows.pk != by_orm.pk
+    by_orm = RawReport.objects.create(**upload.raw_report_fields())
+    by_rows = sqlrows.create(RawReport, upload.raw_report_fields())
+    inserted = sqlrows.insert(RawReport, upload.raw_report_fields())
+    assert len({by_orm.pk, by_rows.pk, inserted}) == 3
     stored = {r.pk: fields(r) for r in RawReport.objects.all()}
     assert {**stored[by_rows.pk], "id": None} == {**stored[by_orm.pk], "id": None}
+    assert {**stored[inserted], "id": None} == {**stored[by_orm.pk], "id": None}
 
-    run_orm = a_run(job, by_orm, "a" * 64)
-    run_orm.save()
+    run_orm = BackupRun.objects.create(**a_run(job, by_orm, "a" * 64))
     other_job = BackupJob.objects.create(server=server, name="Mail", created_at=NOW)
-    run_rows = sqlrows.insert(a_run(other_job, by_rows, "b" * 64))
+    run_rows = sqlrows.create(BackupRun, a_run(other_job, by_rows, "b" * 64))
     stored = {r.pk: fields(r) for r in BackupRun.objects.all()}
     differ = {"id", "job_id", "raw_report_id", "body_sha256"}
     assert {k: v for k, v in stored[run_rows.pk].items() if k not in differ} == {
         k: v for k, v in stored[run_orm.pk].items() if k not in differ
     }
     assert stored[run_rows.pk]["data"]["MainOperation"] == "Backup"
+    # What create() returns is what was stored, as the ORM's create() returns it.
+    assert fields(run_rows) == {**fields(run_orm), **{k: stored[run_rows.pk][k] for k in differ}}
+    assert not run_rows._state.adding
+
+
+def test_create_refuses_a_field_the_model_does_not_have():
+    with pytest.raises(TypeError, match="no field"):
+        sqlrows.create(RawReport, {"size": 1, "body": b"x"})
 
 
 def test_fetched_rows_equal_what_the_orm_reads():

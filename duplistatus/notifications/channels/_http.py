@@ -10,10 +10,12 @@ import functools
 import ssl
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .base import PermanentError, TransientError, classify_http_status, redact
+
+if TYPE_CHECKING:
+    import httpx  # imported where used: at import time it cost every start of `serve`
 
 #: Replies are only read for their status and a short error text; cap what we hold in memory.
 MAX_REPLY_BYTES = 64 * 1024
@@ -28,6 +30,8 @@ class HttpReply:
 
 def host_of(url: str) -> str:
     """``host[:port]`` of ``url``, for error messages that must not leak paths or credentials."""
+    import httpx
+
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL:
@@ -40,6 +44,8 @@ def host_of(url: str) -> str:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
+    import httpx
+
     # httpx's default trust (certifi, or SSL_CERT_FILE/SSL_CERT_DIR), built once: loading the
     # CA bundle for every request would cost more than the request itself.
     return httpx.create_ssl_context()
@@ -47,6 +53,8 @@ def _ssl_context() -> ssl.SSLContext:
 
 @functools.cache
 def _client() -> httpx.Client:
+    import httpx
+
     # One client for all sends, so connections to the same receiver are kept alive and
     # reused: opening and closing a connection per message costs more than the message.
     # httpx clients are safe to share between threads.
@@ -88,6 +96,8 @@ def request(
     :func:`classify_http_status` (which :func:`send` does for it). ``timeout`` applies to
     each phase (connect, write, read) separately, as httpx does. Redirects are not followed.
     """
+    import httpx
+
     secrets = list(secrets)
     where = f"{service} at {host_of(url)}"
     try:

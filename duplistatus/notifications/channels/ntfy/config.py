@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-import httpx
 import pydantic
 from pydantic import Field
 
@@ -53,6 +52,8 @@ def generate_topic() -> str:
 
 # The messages leave out which field they are about: the error names it (a page by its label).
 def _http_url(value: str) -> str:
+    import httpx
+
     value = value.strip()
     try:
         url = httpx.URL(value)
@@ -122,6 +123,8 @@ class Config(ConfigModel):
     @pydantic.field_validator("server_url")
     @classmethod
     def _server_url(cls, value: str) -> str:
+        import httpx
+
         value = value.strip() or DEFAULT_SERVER_URL
         if "://" not in value:
             value = "https://" + value  # people type "ntfy.example.com"

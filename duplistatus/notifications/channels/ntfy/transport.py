@@ -20,8 +20,6 @@ import base64
 import json
 from typing import Any, Final
 
-import httpx
-
 from .. import _http
 from ..base import (
     Message,
@@ -157,6 +155,8 @@ def publish(config: Config, message: Message, *, timeout: float = 15.0) -> SendR
 
 def subscribe_url(config: Config) -> str:
     """``ntfy://HOST/TOPIC`` for the QR code the ntfy app scans (port and path kept if any)."""
+    import httpx
+
     url = httpx.URL(config.server_url)
     host = url.host if ":" not in url.host else f"[{url.host}]"
     if url.port:

@@ -13,7 +13,6 @@ import re
 import secrets
 from typing import Any, Final, Literal
 
-import httpx
 import pydantic
 from pydantic import Field
 
@@ -58,6 +57,8 @@ class Config(ConfigModel):
     @pydantic.field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
+        import httpx
+
         value = value.strip()
         try:
             url = httpx.URL(value)
