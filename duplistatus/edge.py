@@ -225,23 +225,21 @@ class RequestThreads:
         while True:
             job: Job | None = inbox.get()
             while job is not None:
-                self.work(job)
+                loop, future, function, argument = job
+                try:
+                    outcome = (function(argument), None)
+                except BaseException as exc:  # handed to the coroutine, which raises it
+                    outcome = (None, exc)
                 with self.lock:  # the next waiting job, or back on the idle stack
                     job = self.waiting.popleft() if self.waiting else None
                     if job is None:
                         self.idle.append(inbox)
-
-    @staticmethod
-    def work(job: Job) -> None:
-        loop, future, function, argument = job
-        try:
-            outcome = (function(argument), None)
-        except BaseException as exc:  # handed to the coroutine, which raises it
-            outcome = (None, exc)
-        try:
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-        except RuntimeError:
-            pass  # the loop is closed: the server is stopping
+                # Answered only once this thread is idle again, so that the client's next
+                # request (sent when it has this answer) finds this thread on top.
+                try:
+                    loop.call_soon_threadsafe(_settle, future, *outcome)
+                except RuntimeError:
+                    pass  # the loop is closed: the server is stopping
 
 
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
