@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from statistics import median
 
-from django.utils.translation import gettext_noop
+from duplistatus.validation import gettext_noop
 
 MAD_SCALE = 1.4826  # MAD × this estimates the standard deviation of normal data
 WINDOW = 30  # recent runs a band is learned from

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from django.utils.translation import gettext_noop
+from duplistatus.validation import gettext_noop
 
 from . import baseline
 from .baseline import Band, Sample
