@@ -58,6 +58,10 @@ def main() -> int:
         and set(result.answers) <= {200, 409}
     )
     print("  zero stored twice, zero lost, every notification delivered:", "yes" if ok else "NO")
+    if result.web_warnings:
+        print(f"  the web processes warned {len(result.web_warnings)} time(s); the first:")
+        for line in result.web_warnings[:10]:
+            print("    " + line[:300])
     return 0 if ok else 1
 
 

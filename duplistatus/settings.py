@@ -131,7 +131,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # "database is locked" when a read lock cannot be upgraded.
     _init = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
     if os.environ.get("DUPLISTATUS_INPROCESS_WORKER") == "1":
-        # The worker thread checkpoints the WAL after each pass (worker.run_forever), off the
+        # The worker thread checkpoints the WAL after its passes (worker.run_forever), off the
         # request path: a checkpoint in the commit that crosses SQLite's 1,000-page mark made
         # one upload in ~50 take twice as long (bench/ingest.py p99). The high mark stays as a
         # bound should the worker fall behind.

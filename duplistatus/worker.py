@@ -41,7 +41,7 @@ HEARTBEAT_PERIOD = timedelta(seconds=15)
 MIN_PASS_GAP_SECONDS = 0.05
 MAX_WAKE_DELAY_SECONDS = 0.2
 # On SQLite the WAL is copied into the database file once uploads pause, not between them: in
-# a steady stream the checkpoint made the upload it ran beside take twice as long, every
+# a steady stream the checkpoint (CPU and an fsync) delayed the upload it ran beside, every
 # 0.2 s (bench/ingest.py p99). It is copied anyway once it has grown past this.
 WAL_BACKLOG_BYTES = 16 * 1024 * 1024
 IDLE_POLL_SECONDS = 2.0  # without a wake-up signal (SQLite, separate processes)

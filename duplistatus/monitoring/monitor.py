@@ -193,7 +193,14 @@ def after_backup_run(job: BackupJob, run: BackupRun, now: datetime) -> dict[str,
 def refresh(job: BackupJob) -> BackupJob:
     """Recompute a job's expectation after its settings (or its server's) changed."""
     with transaction.atomic():
-        job = BackupJob.objects.select_for_update().select_related("server").get(pk=job.pk)
+        # The job's row only: an upload locks its server's row and then the job's, so locking
+        # the server's here too (after the job's) deadlocked with it on PostgreSQL
+        # (bench/cluster.py: two uploads in 10,000 answered 503).
+        job = (
+            BackupJob.objects.select_for_update(of=("self",))
+            .select_related("server")
+            .get(pk=job.pk)
+        )
         schedule = job_schedule(job)
         changes = expectation_changes(job, schedule)
         if job.overdue_since is not None:

@@ -108,6 +108,7 @@ class Result:
     drain_seconds: float = 0.0
     receiver_requests: int = 0
     receiver_failed: int = 0
+    web_warnings: list[str] = field(default_factory=list)  # the web processes' own words
 
     @property
     def uploads_per_second(self) -> float:
@@ -328,6 +329,15 @@ def run(
                 killer.join()
             upload_seconds = time.monotonic() - started
             uploaded_at = time.monotonic()
+            # What a web process said about an answer other than 200 or 409 (a 503 names
+            # the database error), before the data dir with the logs is gone.
+            web_warnings = [
+                line
+                for name in ("web0.log", "web1.log")
+                if (deployment.data_dir / name).exists()
+                for line in (deployment.data_dir / name).read_text(errors="replace").splitlines()
+                if " WARNING " in line or " ERROR " in line
+            ]
 
             deadline = time.monotonic() + wait_seconds
             while len(receiver.accepted) < reports and time.monotonic() < deadline:
@@ -380,6 +390,7 @@ def run(
             drain_seconds=drain_seconds,
             receiver_requests=receiver.requests,
             receiver_failed=receiver.failed,
+            web_warnings=web_warnings,
         )
         return result
     finally:

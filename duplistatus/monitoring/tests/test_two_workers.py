@@ -84,3 +84,34 @@ def test_two_processes_never_double_fire():
     assert len(set(overdue)) == JOBS  # each job once
     assert sorted(claimed[0] + claimed[1]) == sorted(overdue)
     assert not set(claimed[0]) & set(claimed[1])
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="row locks are PostgreSQL's (SQLite locks the whole database)",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout(60)
+def test_refreshing_a_job_does_not_wait_for_its_servers_row():
+    """An upload locks its server's row, then its job's. Refreshing a job's schedule (the
+    worker does it after learning) locked the job's row and then the server's: the two
+    deadlocked under load (bench/cluster.py). It must lock the job's row only."""
+    import psycopg
+
+    from duplistatus.monitoring import monitor
+
+    now = clock.now()
+    server = Server.objects.create(key="m" * 32, name="nas", created_at=now, last_seen_at=now)
+    job = BackupJob.objects.create(server=server, name="Photos", created_at=now, interval="1D")
+    with psycopg.connect(subprocess_database_url()) as upload:  # an upload, mid-transaction
+        upload.execute("UPDATE backups_server SET last_seen_at = now() WHERE id = %s", [server.pk])
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")
+        try:
+            monitor.refresh(job)  # raised "canceling statement due to lock timeout"
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+        upload.rollback()
