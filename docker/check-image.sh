@@ -12,10 +12,11 @@ RUN_OPTS=(--runtime runc --ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
 mkdir -p "$CACHE"
 
 if ! podman image exists localhost/duplistatus-base:trixie; then
-  if [ ! -s "$CACHE/trixie-base.tar" ]; then
+  if [ ! -f "$CACHE/trixie-base.tar" ] || [ ! -s "$CACHE/trixie-base.tar" ]; then
+    rm -rf "$CACHE/trixie-base.tar"  # not a finished tarball (an interrupted run)
     mmdebstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-      trixie "$CACHE/trixie-base.tar.part" http://deb.debian.org/debian
-    mv "$CACHE/trixie-base.tar.part" "$CACHE/trixie-base.tar"
+      trixie "$CACHE/trixie-base.part.tar" http://deb.debian.org/debian
+    mv "$CACHE/trixie-base.part.tar" "$CACHE/trixie-base.tar"
   fi
   podman import "$CACHE/trixie-base.tar" localhost/duplistatus-base:trixie-plain >/dev/null
   # The build host's extra certificate authorities (e.g. a TLS-inspecting egress proxy).
