@@ -448,15 +448,23 @@ def channel_test_all(request: HttpRequest) -> HttpResponse:
 
 def _test_result(request: HttpRequest, channel: Channel, delivery: Delivery) -> None:
     """One line: how a test to `channel` went, with the server's reply."""
-    text = _("Test to “%(name)s”: %(status)s — %(reply)s") % {
-        "name": channel.name,
+    report_test(
+        request, delivery, _("Test to “%(name)s”: %(status)s — %(reply)s"), name=channel.name
+    )
+
+
+def report_test(request: HttpRequest, delivery: Delivery, text: str, **values: object) -> None:
+    """Flash how a test send went: `text` (translated) filled with `values`, the delivery's
+    status and the server's reply; a success only when it was sent."""
+    said = text % {
+        **values,
         "status": STATUS_NAMES.get(delivery.status, delivery.status),
         "reply": delivery.detail or delivery.last_error or _("no reply"),
     }
     if delivery.status == Delivery.Status.SENT:
-        messages.success(request, text)
+        messages.success(request, said)
     else:
-        messages.error(request, text)
+        messages.error(request, said)
 
 
 @login_required

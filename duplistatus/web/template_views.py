@@ -31,7 +31,7 @@ from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.backups.models import BackupRun
 from duplistatus.notifications import languages, template_store, templates
-from duplistatus.notifications.models import Channel, Delivery, Template
+from duplistatus.notifications.models import Channel, Template
 from duplistatus.notifications.template_store import (
     ImportInvalid,
     TemplateExists,
@@ -41,7 +41,7 @@ from duplistatus.notifications.template_store import (
 )
 
 from . import forms
-from .notification_views import STATUS_NAMES
+from .notification_views import report_test
 
 CHANNEL_NAMES = {
     "": gettext_lazy("All channels"),
@@ -421,16 +421,13 @@ def _test(request: HttpRequest, kind: str, fields: TemplateFields, here: str) ->
         f"{kind} template → channel {channel.pk} ({channel.name})",
         {"status": delivery.status},
     )
-    text = _("Test of the %(kind)s template to “%(name)s”: %(status)s — %(reply)s") % {
-        "kind": kind,
-        "name": channel.name,
-        "status": STATUS_NAMES.get(delivery.status, delivery.status),
-        "reply": delivery.detail or delivery.last_error or _("no reply"),
-    }
-    if delivery.status == Delivery.Status.SENT:
-        messages.success(request, text)
-    else:
-        messages.error(request, text)
+    report_test(
+        request,
+        delivery,
+        _("Test of the %(kind)s template to “%(name)s”: %(status)s — %(reply)s"),
+        kind=kind,
+        name=channel.name,
+    )
     return redirect(here)
 
 
