@@ -14,7 +14,7 @@ from typing import Any
 
 from django.http import QueryDict
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from duplistatus.anomaly.detect import DEFAULTS, DETECTORS, check_settings
 
@@ -82,7 +82,8 @@ SETTING_LABELS = {
         gettext_lazy("how many recent runs the rate is read from"),
     ),
     "days": (
-        gettext_lazy("Days"),
+        # A count of days; plain "Days" is the schedule's weekdays (Chinese: 星期).
+        pgettext_lazy("a number of days", "Days"),
         gettext_lazy("warn after this many days without a successful verification"),
     ),
 }

@@ -31,6 +31,7 @@ from duplistatus.accounts import audit
 from duplistatus.accounts.roles import admin_required, admin_to_change, login_required
 from duplistatus.backups.models import BackupRun
 from duplistatus.notifications import languages, template_store, templates
+from duplistatus.notifications.messages import KIND_LABELS
 from duplistatus.notifications.models import Channel, Template
 from duplistatus.notifications.template_store import (
     ImportInvalid,
@@ -425,7 +426,7 @@ def _test(request: HttpRequest, kind: str, fields: TemplateFields, here: str) ->
         request,
         delivery,
         _("Test of the %(kind)s template to “%(name)s”: %(status)s — %(reply)s"),
-        kind=kind,
+        kind=KIND_LABELS.get(kind, kind),
         name=channel.name,
     )
     return redirect(here)

@@ -140,6 +140,19 @@ def test_test_send_of_the_unsaved_text_reaches_the_receiver(admin_client, http_p
     assert AuditEntry.objects.get(action="template.test").changes == {"status": "sent"}
 
 
+def test_test_send_names_the_kind_in_words(admin_client, http_peer):
+    channel = Channel(kind="ntfy", name="Phone", created_at=clock.now(), updated_at=clock.now())
+    channel.set_config({"server_url": http_peer.url, "topic": "backups"})
+    channel.save()
+    response = admin_client.post(
+        "/settings/notifications/templates/fatal/ntfy",
+        form(kind="fatal", action="test", channel=str(channel.pk)),
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "Test of the fatal error template to “Phone”: sent" in page
+
+
 def test_library_export_import_and_delete(admin_client):
     response = admin_client.post(
         "/settings/notifications/templates/library", {"language": "de"}, follow=True
