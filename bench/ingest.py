@@ -1069,6 +1069,15 @@ def print_report(result: dict[str, Any]) -> None:
         f"p99 {_pct(s['sequential_p99'])}, p50 {_pct(s['sequential_p50'])}, "
         f"server CPU/upload {_pct(s['server_cpu'])} (positive = slower)"
     )
+    if a["ratio_to_floor"] and b["ratio_to_floor"]:
+        # The phases are a minute apart and the machine's own speed drifts in between (the
+        # floor's rate with it); the ratio to the floor cancels that drift, and
+        # bench/growth.py measures both sizes side by side.
+        print(
+            "  against the floor (ratio B / ratio A): "
+            f"{_pct((a['ratio_to_floor'] / b['ratio_to_floor'] - 1) * 100)} slower; "
+            "side by side: bench/growth.py"
+        )
     pf = result["prefill"]
     print(
         f"prefill ({pf['mode']}): {pf['added_runs']:,} runs in {pf['seconds']} s "
