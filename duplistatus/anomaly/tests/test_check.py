@@ -130,7 +130,7 @@ def test_share_not_mounted(client, auth_client, peer, django_user_model):
     assert payload["counts"]["anomaly"] == 1
     client.force_login(django_user_model.objects.create_user("ann", password="x" * 12))
     board = client.get("/").content.decode()
-    assert '<span class="n">1</span><span class="l">anomalies</span>' in board
+    assert '<span class="n">1</span><span class="l">anomaly</span>' in board
     assert "1 of 1 jobs match" in client.get("/?status=anomaly").content.decode()
     # The next normal run clears the dashboard's mark.
     upload(client, report(11, rng))
