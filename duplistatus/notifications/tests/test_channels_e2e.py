@@ -20,6 +20,7 @@ from conftest import CORPUS, subprocess_database_url
 from duplistatus import clock, crypto
 from duplistatus.notifications.channels.tests.peers import PASSWORD, USER, HttpPeer, Reply
 from duplistatus.notifications.models import Channel, Delivery
+from duplistatus.notifications.tests.api import add_channel
 from duplistatus.worker import Worker
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -35,13 +36,6 @@ def upload(client, *, status="Error", job="Photos") -> None:
     doc["LogLines"] = ["2026-03-02 03:00:01 +01 - [Error-Duplicati.Library.Main-Fail]: disk full"]
     response = client.post("/api/upload", data=json.dumps(doc), content_type="application/json")
     assert response.status_code == 200, response.content
-
-
-def add_channel(auth_client, kind: str, config: dict, **extra) -> dict:
-    body = {"kind": kind, "name": kind, "config": config, "rate_per_minute": 0, **extra}
-    response = auth_client.post("/api/v1/channels", data=body, content_type="application/json")
-    assert response.status_code == 201, response.content
-    return response.json()
 
 
 def run_worker() -> None:

@@ -19,8 +19,8 @@ from conftest import CORPUS
 from duplistatus import clock
 from duplistatus.backups.models import BackupJob, Event
 from duplistatus.notifications import outbox, template_store, templates
-from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Channel, Delivery
+from duplistatus.notifications.tests.api import add_channel
 from duplistatus.worker import Worker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]
@@ -52,13 +52,6 @@ def upload(client, *, status: str = "Error", job: str = "Photos") -> None:
     assert response.status_code == 200, response.content
 
 
-def add_channel(auth_client, kind: str, config: dict, **extra) -> dict:
-    body = {"kind": kind, "name": kind, "config": config, "rate_per_minute": 0, **extra}
-    response = auth_client.post("/api/v1/channels", data=body, content_type="application/json")
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
 def failed_and_escalated(client) -> None:
     """A failed backup, and the job overdue for 1 day 3 hours and escalated."""
     clock.set(T0 + timedelta(minutes=5))
@@ -83,25 +76,17 @@ def _fresh_cache():
     templates.forget_cache()
 
 
-@pytest.fixture
-def ntfy():
-    peer = HttpPeer()
-    peer.start()
-    yield peer
-    peer.stop()
-
-
 @pytest.mark.parametrize("language", EXPECTED)
-def test_a_channel_gets_its_messages_in_its_language(client, auth_client, ntfy, language):
+def test_a_channel_gets_its_messages_in_its_language(client, auth_client, http_peer, language):
     given, failed_title, escalation_title = EXPECTED[language]
     channel = add_channel(
-        auth_client, "ntfy", {"server_url": ntfy.url, "topic": "backups"}, language=given
+        auth_client, "ntfy", {"server_url": http_peer.url, "topic": "backups"}, language=given
     )
     assert channel["language"] == language
     failed_and_escalated(client)
 
     by_kind = {}
-    for request in ntfy.received:
+    for request in http_peer.received:
         delivery = Delivery.objects.get(uid=request.header("X-Duplistatus-Delivery"))
         by_kind[delivery.kind] = request.json()
     assert set(by_kind) == {"error", "escalation"}
@@ -145,20 +130,20 @@ def test_an_email_in_german(client, auth_client, smtp_server):
 
 
 def test_without_a_language_of_its_own_a_channel_follows_the_deployment(
-    auth_client, ntfy, settings
+    auth_client, http_peer, settings
 ):
-    add_channel(auth_client, "ntfy", {"server_url": ntfy.url, "topic": "t"})
+    add_channel(auth_client, "ntfy", {"server_url": http_peer.url, "topic": "t"})
     channel = Channel.objects.get()
     assert channel.language == ""
     assert outbox.send_test(channel).status == "sent"
     settings.LANGUAGE_CODE = "hi"  # DUPLISTATUS_LANGUAGE=hi
     assert outbox.send_test(channel).status == "sent"
-    titles = [r.json()["title"] for r in ntfy.received]
+    titles = [r.json()["title"] for r in http_peer.received]
     assert titles == ["duplistatus test message", "🧪 duplistatus परीक्षण"]
 
 
-def test_the_channel_language_is_checked_by_the_api(auth_client, ntfy):
-    config = {"server_url": ntfy.url, "topic": "t"}
+def test_the_channel_language_is_checked_by_the_api(auth_client, http_peer):
+    config = {"server_url": http_peer.url, "topic": "t"}
     body = {"kind": "ntfy", "name": "x", "config": config, "language": "klingon"}
     response = auth_client.post("/api/v1/channels", data=body, content_type="application/json")
     assert response.status_code == 422
@@ -181,12 +166,12 @@ def test_the_channel_language_is_checked_by_the_api(auth_client, ntfy):
     assert auth_client.get(url).json()["language"] == ""
 
 
-def test_the_channel_form_offers_the_languages_by_their_own_names(admin_client, ntfy):
+def test_the_channel_form_offers_the_languages_by_their_own_names(admin_client, http_peer):
     form = admin_client.get("/settings/notifications/channels/new?kind=ntfy").content.decode()
     for code, name in (("de", "Deutsch"), ("zh-hans", "简体中文"), ("hi", "हिन्दी")):
         assert f'<option value="{code}" lang="{code}">{name}</option>' in form
     assert "(English)" in form  # what blank means
-    fields = {"kind": "ntfy", "name": "Phone", "server_url": ntfy.url, "topic": "t"}
+    fields = {"kind": "ntfy", "name": "Phone", "server_url": http_peer.url, "topic": "t"}
     new = "/settings/notifications/channels/new"
     response = admin_client.post(new, fields | {"language": "hi"})
     assert response.status_code == 302, response.content.decode()
@@ -202,13 +187,13 @@ def test_the_channel_form_offers_the_languages_by_their_own_names(admin_client, 
     assert channel.language == ""
 
 
-def test_an_installed_library_set_follows_a_channels_own_language(client, auth_client, ntfy):
+def test_an_installed_library_set_follows_a_channels_own_language(client, auth_client, http_peer):
     assert auth_client.post("/api/v1/templates/library/de").status_code == 200
-    own = {"server_url": ntfy.url, "topic": "t"}
+    own = {"server_url": http_peer.url, "topic": "t"}
     add_channel(auth_client, "ntfy", own | {"topic": "french"}, language="fr")
     add_channel(auth_client, "ntfy", own | {"topic": "default"})  # the deployment's: installed
     failed_and_escalated(client)
-    titles = {(r.json()["topic"], r.json()["title"]) for r in ntfy.received}
+    titles = {(r.json()["topic"], r.json()["title"]) for r in http_peer.received}
     assert titles == {
         ("french", "❌ Échec de Photos · nas"),
         ("french", "🚨 Photos : 1 jour 3 heures de retard · nas"),

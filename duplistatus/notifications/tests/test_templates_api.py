@@ -16,6 +16,7 @@ from duplistatus.backups.models import BackupRun
 from duplistatus.notifications import templates
 from duplistatus.notifications.channels.tests.peers import HttpPeer
 from duplistatus.notifications.models import Delivery, Template, TemplateVersion
+from duplistatus.notifications.tests.api import add_channel
 from duplistatus.worker import Worker
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(120)]
@@ -56,13 +57,6 @@ def put(client, url: str, body):
 
 def create(client, **fields) -> dict:
     response = post(client, "/api/v1/templates", ERROR_TEMPLATE | fields)
-    assert response.status_code == 201, response.content
-    return response.json()
-
-
-def add_channel(auth_client, kind: str, config: dict) -> dict:
-    body = {"kind": kind, "name": kind, "config": config, "rate_per_minute": 0}
-    response = post(auth_client, "/api/v1/channels", body)
     assert response.status_code == 201, response.content
     return response.json()
 
