@@ -20,7 +20,6 @@ import urllib.parse
 from pathlib import Path
 
 import dj_database_url
-from whitenoise.compress import Compressor
 
 from duplistatus import clock
 from duplistatus.datadir import secure_data_dir
@@ -193,10 +192,6 @@ STATICFILES_FINDERS = [
     "duplistatus.web.assets.NodeModulesFinder",
 ]
 WHITENOISE_MAX_AGE = 3600  # for unhashed names; hashed ones are cached for good
-# Source maps (the API docs' 1.9 MB swagger-ui map, twice) are read only by a browser's
-# developer tools: compressing them (brotli at its highest level) was most of the ~13 s that
-# collectstatic took on a first start.
-WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 
 # Web pages: sessions, roles (accounts.roles), a password policy, login lockout, audit log.
 LOGIN_URL = "/login"
